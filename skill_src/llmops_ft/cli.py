@@ -1,0 +1,83 @@
+"""The one command runner behind `llmops-ft <verb>` and every thin `scripts/<verb>.py`.
+
+A command is a module with ``HELP`` (one paragraph), ``configure(parser)`` and ``run(args) -> Result``.
+The runner adds ``--json``, turns a :class:`UserError` into one line on stderr, and picks the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+
+# verb -> module; scripts/<verb with "-" as "_">.py calls the same verb.
+COMMANDS: dict[str, str] = {
+    "prep": "llmops_ft.data.command",
+    "plan": "llmops_ft.plan.command",
+    "train": "llmops_ft.train.command",
+    "export": "llmops_ft.export.command",
+    "chat": "llmops_ft.evaluate.chat_command",
+    "evaluate": "llmops_ft.evaluate.command",
+    "sync-docs": "llmops_ft.docs.command",
+    "render-skill": "llmops_ft.skill.render_command",
+    "check-skill": "llmops_ft.skill.check_command",
+    "smoke-test": "llmops_ft.smoke",
+    "demo": "llmops_ft.demo",
+}
+
+
+@dataclass
+class Result:
+    """What a command returns: ``data`` is printed by ``--json``, ``text`` otherwise."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    exit_code: int = 0
+
+
+def build_parser(verb: str) -> tuple[argparse.ArgumentParser, Any]:
+    """The argparse parser of ``verb`` (with ``--json``) and the command module."""
+    module = importlib.import_module(COMMANDS[verb])
+    parser = argparse.ArgumentParser(
+        prog=f"{verb.replace('-', '_')}.py",
+        description=module.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.configure(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
+    return parser, module
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``argv`` = [verb, *args]; return the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        verbs = ", ".join(COMMANDS)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"llmops-ft: error: unknown command {argv[0]!r}; choose one of: {verbs}", file=sys.stderr)
+            return 2
+        print(f"usage: llmops-ft <command> [options]\ncommands: {verbs}\n'llmops-ft <command> --help' for one.")
+        return 0
+    verb, rest = argv[0], argv[1:]
+    parser, module = build_parser(verb)
+    args = parser.parse_args(rest)
+    try:
+        result = module.run(args)
+    except UserError as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"ok": False, "error": str(exc)}))
+        print(f"{verb}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{verb}: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result.data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+    elif result.text:
+        print(result.text)
+    return result.exit_code

@@ -1,0 +1,1 @@
+"""The skill: recommendations, rendering and the validation harness."""
