@@ -35,12 +35,12 @@ demo: setup
 	$(PY) scripts/demo.py
 
 skill: setup
-	$(PY) scripts/sync_docs.py --from-cache
+	$(PY) scripts/sync_docs.py --from-cache || test $$? -eq 3
 	$(PY) scripts/render_skill.py
 	$(PY) scripts/check_skill.py
 
 skill-online: setup
-	$(PY) scripts/sync_docs.py --online
+	$(PY) scripts/sync_docs.py --online || test $$? -eq 3
 	$(PY) scripts/render_skill.py
 	$(PY) scripts/check_skill.py
 
