@@ -1,0 +1,10 @@
+#!/usr/bin/env python3
+"""Regenerate this folder's train.jsonl and eval.jsonl: `python examples/task_api/generate.py --help`."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "skill_src"))
+from llmops_ft import cli  # noqa: E402
+
+cli.COMMANDS.setdefault("gen-taskapi", "llmops_ft.taskapi.command")
+sys.exit(cli.main(["gen-taskapi", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""The Unsloth docs as facts: page list, GitBook markdown normaliser, extractor, cache sync and drift report."""
