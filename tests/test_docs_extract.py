@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 
 import pytest
-
-from llmops_ft.docs.extract import assignments, extract_page, load_curated, rank_ratio
+from llmops_ft.docs.code import assignments, rank_ratio
+from llmops_ft.docs.extract import extract_page, load_curated
 from llmops_ft.docs.facts import count_curated, load_facts, load_manifest, validate_fact
 from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
 from llmops_ft.docs.sync import facts_from_mirror, pages_from_llms_full, split_llms_full
@@ -51,6 +52,8 @@ def test_hyperparameter_guide_values(facts):
     # the code block says False; "set `use_rslora = True` to enable it" in prose is an option, not a default
     assert facts["lora-hyperparameters.use_rslora"]["value"] is False
     assert facts["lora-hyperparameters.training_loss_overfit_below"]["value"] == 0.2
+    assert facts["lora-hyperparameters.weight_decay.overfitting"]["enum"] == [0.01, 0.1]
+    assert facts["lora-hyperparameters.lora_dropout.overfitting"]["condition"] == "scenario:overfitting"
 
 
 def test_guide_tutorial_and_notebook_values(facts):
@@ -142,7 +145,8 @@ def test_llms_full_splits_into_the_same_pages(docs):
 
 
 def test_code_fragments_parse_as_keyword_arguments():
-    found = assignments('r = 16, # Choose any number > 0 ! Suggested 8, 16, 32\ntarget_modules = ["q_proj",\n "v_proj",],')
+    code = 'r = 16, # Choose any number > 0 ! Suggested 8, 16, 32\ntarget_modules = ["q_proj",\n "v_proj",],'
+    found = assignments(code)
     assert [(a.name, a.literal(), a.comment[:6]) for a in found] == [
         ("r", 16, "Choose"), ("target_modules", ["q_proj", "v_proj"], "")]
     # a missing comma (the docs' wandb snippet) falls back to bracket-balanced chunks; `....` is a placeholder
@@ -192,3 +196,27 @@ def test_fact_schema_rejects(facts, change, field):
     with pytest.raises(UserError) as err:
         validate_fact(fact, "facts/x.json")
     assert str(err.value).startswith(f"facts/x.json: {field}: fact lora-hyperparameters.lora_rank")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "no title, just text",
+        "# LoRA fine-tuning Hyperparameters Guide\n```python\nr = 16,\n",  # fence never closed
+        "# T\n<table><tr><td>LoRA Rank</td>",  # table never closed
+        "# T\n```python\nr = " + "(" * 5000 + "\n```\n",  # deep nesting
+        "# T\n`r = 16\x00`\n| Hyperparameter | Recommended |\n| --- | --- |\n| LoRA Rank | \x00 |\n",
+        "# T\n```python\nALLOWED_QUANTS = {'q4_k_m': 1, 2: [3]}\nlearning_rate = 1e999\n```\n",
+    ],
+)
+def test_hostile_pages_give_valid_facts_or_none(text):
+    result = extract_page("lora-hyperparameters", text, curated=[])
+    for fact in result.facts.values():
+        validate_fact(fact)
+        json.dumps(fact, allow_nan=False)  # no inf/nan: 1e999 is refused, not written as "Infinity"
+
+
+def test_alpha_hint_gives_the_ratio(facts):
+    assert facts["lora-hyperparameters.lora_alpha_ratio"]["enum"] == [1, 2]
+    assert facts["lora-hyperparameters.lora_alpha_ratio"]["section"] == "LoRA Alpha and Rank relationship"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from llmops_ft.docs import markdown
 from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
 

@@ -11,12 +11,12 @@ import threading
 import time
 
 import pytest
-
 from llmops_ft.cli import main
 from llmops_ft.docs.drift import diff_facts, drift_rows, drift_table
 from llmops_ft.docs.facts import load_facts, load_manifest
 from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
 from llmops_ft.docs.sync import fetch_online
+from llmops_ft.skill.recommendations import load_recommendations
 
 VRAM_ROW = "| 8B               | 6 GB               | 22 GB              |"
 WARMUP_CELL = "<td>5-10% of total steps</td>"
@@ -86,6 +86,9 @@ def test_drift_report_names_the_change_and_exit_3(docs, tmp_path, committed_cach
     warmup = changes["lora-hyperparameters.warmup_fraction.range"]
     assert (warmup[1]["range"], warmup[2]["range"]) == ({"min": 0.05, "max": 0.1}, {"min": 0.03, "max": 0.1})
     assert load_facts(committed_cache)["requirements.vram_min_gb.8b_qlora"]["value"] == 7  # cache updated
+    citing = sorted(rec_id for rec_id, entry in load_recommendations().items()
+                    if "requirements.vram_min_gb.8b_qlora" in (entry.get("facts") or []))
+    assert [r["recommendations"] for r in data["drift"] if r["id"].startswith("requirements.")] == [citing]
     # the text report is a table: fact, change, old, new, recommendations
     assert main(["sync-docs", "--from", str(docs), "--cache", str(committed_cache)]) == 3
     out = capsys.readouterr().out
@@ -157,13 +160,23 @@ class _DocsHandler(http.server.BaseHTTPRequestHandler):
             self.send_error(404)
             return
         body = target.read_bytes()
-        if mode == "huge":
+        if mode.startswith("huge"):
             body = body * 40
+        if mode == "html":
+            body = b"<!DOCTYPE html><html><body>Sign in</body></html>"
         self.send_response(200)
         self.send_header("Content-Type", "text/markdown; charset=utf-8")
-        self.send_header("Content-Length", str(len(body) * 2 if mode == "truncate" else len(body)))
+        if mode != "huge-unsized":  # HTTP/1.0: the body then ends when the server closes the connection
+            self.send_header("Content-Length", str(len(body) * 2 if mode == "truncate" else len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # the client hanging up on "sleep" is the point
+        pass
 
 
 @pytest.fixture
@@ -171,9 +184,8 @@ def server(docs):
     _DocsHandler.root = docs
     _DocsHandler.behaviour = {}
     _DocsHandler.hits = {}
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DocsHandler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    httpd = _QuietServer(("127.0.0.1", 0), _DocsHandler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}/docs/"
     httpd.shutdown()
@@ -203,7 +215,9 @@ def test_online_fetch_fills_the_cache(server, docs, tmp_path, capsys):
         ("500", "HTTP 500, 2 tries"),
         ("sleep", "timed out after 0.3 s, 2 tries"),
         ("truncate", "truncated: "),
-        ("huge", "over the 300000-byte cap"),
+        ("huge", "bytes declared, over the 300000-byte cap"),
+        ("huge-unsized", "body over the 300000-byte cap"),
+        ("html", "not a GitBook markdown page"),
         ("redirect-off", "redirect to http://localhost:"),
     ],
 )

@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from llmops_ft import cli
-from llmops_ft.data import prepare
-from llmops_ft.data import readers
+from llmops_ft.data import prepare, readers
 from llmops_ft.data.formats import validator
 from llmops_ft.errors import UserError
 from llmops_ft.io import read_jsonl
@@ -293,7 +291,7 @@ def test_no_dedupe_keeps_duplicates(tmp_path):
 def test_memory_stays_bounded_on_a_large_file(tmp_path):
     import tracemalloc
 
-    answer = "lorem ipsum " * 2000  # ~24 KB a row, ~24 MB a file
+    answer = "lorem-ipsum-" * 2000  # ~24 KB a row, ~24 MB a file (few words: tracemalloc slows str.split)
     with open(tmp_path / "big.jsonl", "w", encoding="utf-8") as fh:
         for i in range(1000):
             fh.write(json.dumps(chat(f"question {i}", answer + str(i))) + "\n")

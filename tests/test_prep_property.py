@@ -8,7 +8,6 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from llmops_ft.data import prepare
 from llmops_ft.errors import UserError
 from llmops_ft.io import read_jsonl

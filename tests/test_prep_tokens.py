@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from llmops_ft.data import assistant_token_mask, prepare
 from llmops_ft.data.tokens import TokenStats, render_chat
 from llmops_ft.io import read_jsonl
@@ -119,3 +118,16 @@ def test_prep_text_rows_count_every_token(shared, tmp_path, tokenizer):
     assert report["tokens"]["trainable_total"] == sum(min(n, 2048) for n in lengths)
     assert report["tokens"]["max"] == max(lengths) > 2048
     assert report["no_trainable_tokens"] == []
+
+
+def test_pipelined_batches_give_the_same_output(shared, tmp_path, monkeypatch):
+    from llmops_ft.data import prep
+
+    source = shared / "datasets" / "alpaca_en_demo.json"
+    whole = prepare(source, tmp_path / "whole", model="smollm2-135m", max_seq_length=300)
+    monkeypatch.setattr(prep, "BATCH", 7)
+    monkeypatch.setattr(prep, "IN_FLIGHT", 1)
+    small = prepare(source, tmp_path / "small", model="smollm2-135m", max_seq_length=300)
+    assert small == whole and whole["tokens"]["max"] > 300 and whole["over_max_length"]
+    for name in ("train.jsonl", "val.jsonl", "duplicates.jsonl"):
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()

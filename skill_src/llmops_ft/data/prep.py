@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ from .readers import InputSummary, Record, iter_records
 from .tokens import TokenStats, load_tokenizer
 
 DEFAULT_VAL_FRACTION = 0.1
-# Rows are tokenized in batches of BATCH rows or BATCH_CHARS characters, whichever comes first.
+# Rows are tokenized in batches of BATCH rows or BATCH_CHARS characters, whichever comes first, with at most
+# IN_FLIGHT batches waiting in the tokenizer thread.
 BATCH = 1000
 BATCH_CHARS = 2_000_000
+IN_FLIGHT = 2
 OUTPUT_FILES = {
     "train": "train.jsonl",
     "val": "val.jsonl",
@@ -71,7 +73,7 @@ def prepare(
         try:
             for record in iter_records(inputs, summary, exclude=Path(out_dir)):
                 run.add(record)
-            run.flush()
+            run.flush(drain=True)
         finally:
             run.close()
         run.check_usable(strict)
@@ -104,6 +106,7 @@ class _Run:
         self.seen: dict[bytes, tuple[str, int]] = {}
         self.pending: list[tuple[Record, dict[str, Any], bytes, str, list]] = []
         self.pending_chars = 0
+        self.in_flight: deque = deque()
         self.over_max_length: list[dict[str, Any]] = []
         self.no_trainable: list[dict[str, Any]] = []
         # The train row least likely to be in train and vice versa: moved over if a split ends up empty.
@@ -170,16 +173,19 @@ class _Run:
         self._write("rejects", {"source": record.source, "line": record.line, "reason": reason,
                                 "row": record.value})
 
-    def flush(self) -> None:
-        """Measure the pending batch (one tokenizer call) and write its rows to train or val."""
-        if not self.pending:
-            return
-        measured = self.stats.measure([p[3] for p in self.pending], [p[4] for p in self.pending])
-        for (record, row, key, _text, _spans), tokens in zip(self.pending, measured, strict=True):
-            self._check_tokens(record, *tokens)
-            self._keep(row, key)
-        self.pending.clear()
-        self.pending_chars = 0
+    def flush(self, drain: bool = False) -> None:
+        """Send the pending batch to the tokenizer thread; write out finished batches, all of them if ``drain``."""
+        if self.pending:
+            texts, spans = [p[3] for p in self.pending], [p[4] for p in self.pending]
+            batch = [(record, row, key) for record, row, key, _, _ in self.pending]
+            self.in_flight.append((batch, self.stats.submit(texts, spans)))
+            self.pending, self.pending_chars = [], 0
+        while self.in_flight and (drain or len(self.in_flight) > IN_FLIGHT):
+            batch, future = self.in_flight.popleft()
+            for (record, row, key), (length, trainable) in zip(batch, future.result(), strict=True):
+                self.stats.record(length, trainable)
+                self._check_tokens(record, length, trainable)
+                self._keep(row, key)
 
     def _check_tokens(self, record: Record, length: int, trainable: int) -> None:
         where = {"source": record.source, "line": record.line, "tokens": length}
@@ -203,7 +209,9 @@ class _Run:
         self.files[name].write(dumps_jsonl_line(obj) + "\n")
 
     def close(self) -> None:
-        """Close the output files (idempotent)."""
+        """Stop the tokenizer thread and close the output files (idempotent)."""
+        if self.stats:
+            self.stats.close()
         for fh in self.files.values():
             fh.close()
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..errors import UserError
@@ -101,14 +102,33 @@ def assistant_token_mask(
     return input_ids, labels
 
 
+def measure_batch(tokenizer, max_length: int, texts: list[str], spans: list[list[Span]]) -> list[tuple[int, int]]:
+    """``(tokens, trainable tokens within max_length)`` per text, from one batched tokenizer call.
+
+    Pure and GIL-free in its heavy part (the Rust tokenizer), so it can run in a worker thread.
+    """
+    encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    out = []
+    for encoding, row_spans in zip(encodings, spans, strict=True):
+        length = len(encoding)
+        cut = min(length, max_length)
+        out.append((length, sum(max(0, min(last, cut) - first) for first, last in token_ranges(encoding, row_spans))))
+    return out
+
+
 class TokenStats:
-    """Counts tokens and trainable tokens of prepared rows, in batches, and keeps what the report needs."""
+    """Counts tokens and trainable tokens of prepared rows, in batches, and keeps what the report needs.
+
+    ``submit`` tokenizes a batch in one worker thread while the caller goes on reading and checking rows: the
+    tokenizer releases the GIL, so the two overlap on two cores without TOKENIZERS_PARALLELISM.
+    """
 
     def __init__(self, tokenizer, max_length: int) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.lengths = array("q")
         self.trainable_total = 0
+        self._executor = None
 
     def render(self, row: dict[str, Any]) -> tuple[str, list[Span]]:
         """The text a prepared row trains on and its trainable character spans (all of it for text rows)."""
@@ -116,18 +136,29 @@ class TokenStats:
             return row["text"], [(0, len(row["text"]))]
         return render_chat(self.tokenizer, row["messages"], row.get("tools"))
 
+    def submit(self, texts: list[str], spans: list[list[Span]]) -> Future:
+        """Start measuring a batch in the worker thread; pass each result to :meth:`record` in order."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prep-tokens")
+        return self._executor.submit(measure_batch, self.tokenizer, self.max_length, texts, spans)
+
     def measure(self, texts: list[str], spans: list[list[Span]]) -> list[tuple[int, int]]:
-        """``(tokens, trainable tokens within max_length)`` per text; one batched tokenizer call."""
-        encodings = self.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-        out = []
-        for encoding, row_spans in zip(encodings, spans, strict=True):
-            length = len(encoding)
-            cut = min(length, self.max_length)
-            trainable = sum(max(0, min(last, cut) - first) for first, last in token_ranges(encoding, row_spans))
-            self.lengths.append(length)
-            self.trainable_total += trainable
-            out.append((length, trainable))
-        return out
+        """Measure and record a batch now."""
+        measured = measure_batch(self.tokenizer, self.max_length, texts, spans)
+        for length, trainable in measured:
+            self.record(length, trainable)
+        return measured
+
+    def record(self, length: int, trainable: int) -> None:
+        """Add one row's counts to the statistics."""
+        self.lengths.append(length)
+        self.trainable_total += trainable
+
+    def close(self) -> None:
+        """Stop the worker thread (pending batches are dropped)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
     def summary(self) -> dict[str, int]:
         """min / p50 / p95 / max of the token lengths (nearest rank), their total and the trainable total."""

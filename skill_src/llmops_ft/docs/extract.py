@@ -1,8 +1,7 @@
 """Extract facts (parameter, value/range/enum, unit, condition, section) from one parsed Unsloth docs page.
 
 Four kinds of evidence, all read from the page as it is:
-- code: ``name = literal`` assignments and keyword arguments in code blocks and inline code spans, parsed with
-  :mod:`ast` (fragments like ``r = 16, # ...`` are parsed as the keyword arguments they are);
+- code: ``name = literal`` assignments and keyword arguments in code blocks and inline code spans (``code.py``);
 - tables: settings tables (a label column and a "Recommended" column) and the VRAM-by-model-size table;
 - prose: a short list of sentence patterns the docs use for numbers that appear nowhere else;
 - curated: the few values the docs state only in images or newer pages, from ``curated.yaml``; each names an
@@ -12,16 +11,14 @@ Four kinds of evidence, all read from the page as it is:
 from __future__ import annotations
 
 import ast
-import io
 import re
-import tokenize
-import unicodedata
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import markdown
-from .pages import PAGES_BY_KEY, Page
+from .code import LITERAL_ERRORS, Assignment, assignments, rank_ratio
+from .factset import PageFacts, number
+from .pages import PAGES_BY_KEY
 
 EXTRACTOR_VERSION = "1"
 CURATED_PATH = Path(__file__).with_name("curated.yaml")
@@ -63,7 +60,6 @@ CODE_PARAMS: dict[str, str] = {
     "early_stopping_patience": "early_stopping_patience",
     "resume_from_checkpoint": "resume_from_checkpoint",
 }
-RANK_NAMES = {"r", "rank", "lora_rank"}
 
 # Row labels of settings tables (lower case, matched as prefixes) -> canonical parameter names.
 TABLE_LABELS: dict[str, str] = {
@@ -89,217 +85,9 @@ _NUM_ONLY = re.compile(rf"^({NUM})$")
 _NUM_LIST = re.compile(rf"^{NUM}(?:\s*,\s*{NUM})+$")
 _SCI = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e-\d+\b")
 _QUANT_NAME = re.compile(r"^(?:i?q\d_\w+|f16|bf16|f32)$", re.IGNORECASE)
-_UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;&/+()?'%-]")
-# One token, or two ("vicuna old"): the same rule as schemas/fact.json, so prose cannot pass as a value.
-_TOKEN = re.compile(r"^(?=.{1,64}$)[A-Za-z0-9_.+*/%:-]+( [A-Za-z0-9_.+*/%:-]+)?$")
-_PLACEHOLDER = re.compile(r"^\s*\.{3,}\s*,?\s*$", re.MULTILINE)  # the docs' `....` for "other arguments"
 
 
-@dataclass
-class PageFacts:
-    """What the extractor made of one page: its facts by id and what it saw but could not use (with reasons)."""
-
-    page: Page
-    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-
-    def add(
-        self,
-        parameter: str,
-        qualifier: str | None,
-        section: str,
-        payload: dict[str, Any],
-        *,
-        unit: str | None = None,
-        condition: str | None = None,
-        origin: str = "extracted",
-    ) -> None:
-        """Record a fact; a second value for the same id widens it into an enumeration (a set)."""
-        fact_id = f"{self.page.key}.{parameter}" + (f".{qualifier}" if qualifier else "")
-        payload = {k: _normalise_payload(k, v) for k, v in payload.items()}
-        refused = [v for v in _strings(payload) if not _TOKEN.match(v)]
-        if refused:  # docs text is untrusted: a value must be a short plain token, never prose or markup
-            self.skipped.append(f"{section}: {fact_id} refused, value {refused[0][:40]!r} is not a plain token")
-            return
-        if fact_id in self.facts:
-            self._merge(self.facts[fact_id], payload)
-            return
-        self.facts[fact_id] = {
-            "id": fact_id,
-            "parameter": parameter,
-            **payload,
-            "unit": unit,
-            "condition": condition or self.page.condition,
-            "url": self.page.url,
-            "section": safe_text(section or self.page.title),
-            "origin": origin,
-        }
-
-    @staticmethod
-    def _merge(fact: dict[str, Any], payload: dict[str, Any]) -> None:
-        old = _members(fact)
-        new = _members(payload)
-        if old is None or new is None:
-            return  # a range or list is stated once; a repeat adds nothing
-        merged = _sorted_set(old + [v for v in new if v not in old])
-        for kind in ("value", "enum"):
-            fact.pop(kind, None)
-        if len(merged) == 1:
-            fact["value"] = merged[0]
-        else:
-            fact["enum"] = merged
-
-
-def _strings(payload: dict[str, Any]) -> list[str]:
-    items = [payload.get("value")] + list(payload.get("enum", [])) + list(payload.get("values", []))
-    return [v for v in items if isinstance(v, str)]
-
-
-def _members(payload: dict[str, Any]) -> list[Any] | None:
-    if "value" in payload:
-        return [payload["value"]]
-    if "enum" in payload:
-        return list(payload["enum"])
-    return None
-
-
-def _sorted_set(items: list[Any]) -> list[Any]:
-    """An enumeration's canonical order: numbers ascending; strings (and mixes) in page order."""
-    unique = []
-    for item in items:
-        if item not in unique:
-            unique.append(item)
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in unique):
-        return sorted(unique)
-    return unique
-
-
-def _normalise_payload(kind: str, value: Any) -> Any:
-    if kind == "enum":
-        return _sorted_set([_scalar(v) for v in value])
-    if kind == "values":
-        return [_scalar(v) for v in value]
-    if kind == "range":
-        low, high = sorted((value["min"], value["max"]))
-        return {"min": _scalar(low), "max": _scalar(high)}
-    return _scalar(value)
-
-
-def _scalar(value: Any) -> Any:
-    """Facts hold numbers, booleans and short strings; ``None`` in code is the string "None"."""
-    if value is None:
-        return "None"
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        return int(value)
-    return value
-
-
-def safe_text(text: str, limit: int = 100) -> str:
-    """Reduce docs text to the schema's short, conservative character set (ASCII, no quotes, no markup)."""
-    text = unicodedata.normalize("NFKD", text).replace("’", "'").replace("—", "-").replace("–", "-")
-    text = _UNSAFE.sub("", text.encode("ascii", "ignore").decode())
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) > limit:
-        text = text[:limit].rsplit(" ", 1)[0]
-    return text
-
-
-def number(text: str) -> int | float:
-    """A number as the docs write it: ``2e-4``, ``0.01``, ``1,000``."""
-    value = float(text.replace(",", ""))
-    return int(value) if value.is_integer() and "e" not in text.lower() else value
-
-
-# --- code -----------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Assignment:
-    """``name = value`` from code: the literal value (or the expression node when it is not a literal)."""
-
-    name: str
-    node: ast.expr
-    comment: str
-
-    def literal(self) -> Any:
-        """The literal value, or ``ValueError`` when the value is an expression."""
-        value = ast.literal_eval(self.node)
-        if isinstance(value, tuple) and len(value) == 1:  # `x = 1,` parsed as a statement
-            value = value[0]
-        return value
-
-
-def _parse_fragment(code: str) -> tuple[ast.AST | None, int]:
-    """Parse code as keyword arguments (``r = 16,`` fragments) or else as statements.
-
-    Returns the tree (None when neither parses) and the line offset of ``code`` inside the parsed source.
-    """
-    for source, offset in ((f"f(\n{code}\n)", 1), (code, 0)):
-        try:
-            return ast.parse(source), offset
-        except SyntaxError:
-            continue
-    return None, 0
-
-
-def _chunks(code: str) -> list[str]:
-    """Split unparseable code into bracket-balanced line groups, each parsed on its own."""
-    out, current, depth = [], [], 0
-    for line in code.split("\n"):
-        current.append(line)
-        depth += sum(line.count(c) for c in "([{") - sum(line.count(c) for c in ")]}")
-        if depth <= 0:
-            out.append("\n".join(current))
-            current, depth = [], 0
-    if current:
-        out.append("\n".join(current))
-    return out
-
-
-def _comments(code: str, offset: int) -> dict[int, str]:
-    comments: dict[int, str] = {}
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(code).readline):
-            if tok.type == tokenize.COMMENT:
-                comments[tok.start[0] + offset] = tok.string.lstrip("#").strip()
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        pass
-    return comments
-
-
-def assignments(code: str) -> list[Assignment]:
-    """Every ``name = value`` (statement or keyword argument) in a code block or span, in source order."""
-    code = _PLACEHOLDER.sub("", code)
-    tree, offset = _parse_fragment(code)
-    pieces = [(tree, offset, code)] if tree is not None else [(*_parse_fragment(c), c) for c in _chunks(code)]
-    found = []
-    for piece, offset, source in pieces:
-        if piece is None:
-            continue
-        comments = _comments(source, offset)
-        nodes = sorted(
-            (n for n in ast.walk(piece) if isinstance(n, (ast.Assign, ast.keyword))),
-            key=lambda n: (n.lineno, n.col_offset),
-        )
-        for node in nodes:
-            if isinstance(node, ast.keyword) and node.arg:
-                found.append(Assignment(node.arg, node.value, comments.get(node.lineno, "")))
-            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                found.append(Assignment(node.targets[0].id, node.value, comments.get(node.lineno, "")))
-    return found
-
-
-def rank_ratio(node: ast.expr) -> float | None:
-    """``lora_alpha`` as a multiple of the rank: ``r`` -> 1, ``r * 2`` / ``2 * lora_rank`` -> 2."""
-    if isinstance(node, ast.Name) and node.id in RANK_NAMES:
-        return 1
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
-        left, right = rank_ratio(node.left), rank_ratio(node.right)
-        if isinstance(node.left, ast.Constant) and right is not None:
-            return node.left.value * right
-        if isinstance(node.right, ast.Constant) and left is not None:
-            return left * node.right.value
-    return None
+# --- code facts -----------------------------------------------------------------------------------------------
 
 
 def _code_value_facts(out: PageFacts, section: str, found: list[Assignment]) -> None:
@@ -315,7 +103,7 @@ def _code_value_facts(out: PageFacts, section: str, found: list[Assignment]) -> 
             continue
         try:
             value = item.literal()
-        except ValueError:
+        except LITERAL_ERRORS:
             continue
         if isinstance(value, (list, tuple)):
             out.add(param, None, section, {"values": list(value)})
@@ -329,7 +117,7 @@ def _code_value_facts(out: PageFacts, section: str, found: list[Assignment]) -> 
 def _allowed_quants(out: PageFacts, section: str, item: Assignment) -> None:
     try:
         table = item.literal()
-    except ValueError:
+    except LITERAL_ERRORS:
         return
     if not isinstance(table, dict):
         return
@@ -343,13 +131,13 @@ def _list_literal_facts(out: PageFacts, section: markdown.Section, code: str) ->
     """A bare list of names printed under a chat-templates heading is the list of supported templates."""
     try:
         tree = ast.parse(code.strip())
-    except SyntaxError:
+    except LITERAL_ERRORS:
         return
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Expr):
         return
     try:
         value = ast.literal_eval(tree.body[0].value)
-    except ValueError:
+    except LITERAL_ERRORS:
         return
     if isinstance(value, list) and len(value) >= 5 and all(isinstance(v, str) for v in value):
         if "chat template" in section.title.lower() or "template" in " ".join(section.lines).lower():
@@ -373,8 +161,10 @@ def _inline_code_facts(out: PageFacts, section: markdown.Section, in_blocks: set
     for line in section.lines:
         for span in markdown.code_spans(line):
             found = assignments(span)
-            # a span with several assignments is an example combination (b1/g16, b2/g8, ...), not a setting
-            if len(found) == 1 and found[0].name not in in_blocks:
+            if len(found) != 1:
+                continue  # several assignments are an example combination (b1/g16, b2/g8, ...), not a setting
+            # `lora_alpha = 2 * lora_rank` states the alpha/rank ratio, which no code block sets
+            if found[0].name not in in_blocks or rank_ratio(found[0].node) is not None:
                 _code_value_facts(out, section.title, found)
 
 
@@ -446,7 +236,7 @@ def _span_value(span: str) -> Any:
 def _span_ratio(span: str) -> float | None:
     try:
         return rank_ratio(ast.parse(span, mode="eval").body)
-    except SyntaxError:
+    except LITERAL_ERRORS:
         return None
 
 
@@ -457,7 +247,7 @@ def _vram_table(out: PageFacts, section: str, table: markdown.Table) -> None:
         if not re.fullmatch(r"\d+(?:\.\d+)?[BM]", size):
             out.skipped.append(f"{section}: VRAM row {row[0]!r} names no model size")
             continue
-        for cell, method in zip(row[1:], methods[1:]):
+        for cell, method in zip(row[1:], methods[1:], strict=False):
             m = re.fullmatch(rf"({NUM})\s*GB", markdown.plain(cell).strip(), re.IGNORECASE)
             if method is None or m is None:
                 out.skipped.append(f"{section}: VRAM cell {cell!r} for {size} is not 'N GB'")
@@ -508,6 +298,10 @@ def _prose_facts(out: PageFacts, section: markdown.Section) -> None:
         if m := re.search(r"(\d+)\s*-\s*(\d+)% accuracy", low):
             out.add("qlora_accuracy_loss_pct", None, title, {"range": {"min": number(m[1]), "max": number(m[2])}},
                     unit="%", condition="method:qlora")
+        if "overfitting" in title.lower() and (m := re.match(r"increase\s+`(\w+)`", line, re.IGNORECASE)):
+            remedy = [number(s) for s in markdown.code_spans(line)[1:] if _NUM_ONLY.match(s)]
+            if m[1] in CODE_PARAMS and remedy:
+                out.add(CODE_PARAMS[m[1]], "overfitting", title, {"enum": remedy}, condition="scenario:overfitting")
         if "quantiz" in low:
             quants = [s.lower() for s in markdown.code_spans(line) if _QUANT_NAME.match(s)]
             if quants:

@@ -231,7 +231,7 @@ def parse(text: str) -> list[Section]:
             if table:
                 current.tables.append(table)
             else:
-                current.lines.extend(l for l in (inline(row) for row in chunk) if l)
+                current.lines.extend(text for text in (inline(row) for row in chunk) if text)
             continue
         heading = _HEADING.match(stripped)
         if heading:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -25,8 +24,8 @@ from ..io import atomic_dir, atomic_write_bytes, atomic_write_json
 from . import markdown
 from .drift import diff_facts
 from .extract import EXTRACTOR_VERSION, PageFacts, extract_page, load_curated
-from .facts import count_curated, load_facts, load_manifest, validate_facts
-from .pages import DOCS_HOST, DOCS_ROOT, PAGES, Page
+from .facts import count_curated, load_facts, load_manifest, validate_facts, validate_manifest
+from .pages import DOCS_HOST, DOCS_ROOT, PAGES
 
 BASE_URL_ENV = "LLMOPS_DOCS_BASE_URL"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -88,6 +87,15 @@ def read_source(src: str | Path) -> tuple[str, dict[str, bytes]]:
     return "mirror", raw
 
 
+def is_markdown_page(body: bytes) -> bool:
+    """A docs page starts with its ``# Title`` (after optional YAML front-matter), unlike an HTML error page."""
+    text = body.decode("utf-8", errors="replace").lstrip("\ufeff")
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        text = text[end + 5:] if end >= 0 else text
+    return text.lstrip("\n").startswith("# ")
+
+
 def _decode(body: bytes, where: str) -> str:
     try:
         return body.decode("utf-8")
@@ -103,6 +111,8 @@ def extract_all(raw: dict[str, bytes]) -> dict[str, PageFacts]:
     curated = load_curated()
     out = {}
     for page in PAGES:
+        if not is_markdown_page(raw[page.key]):
+            raise UserError("not a GitBook markdown page (no '# Title' first line)", file=page.filename)
         result = extract_page(page.key, _decode(raw[page.key], page.filename), curated)
         validate_facts(result.facts.values(), f"{page.filename} (extracted)", page.key)
         out[page.key] = result
@@ -168,6 +178,8 @@ def fetch_once(opener: urllib.request.OpenerDirector, url: str, timeout: float, 
     try:
         with opener.open(request, timeout=timeout) as resp:
             declared = resp.headers.get("Content-Length")
+            if declared is not None and not declared.strip().isdigit():
+                raise FetchError(f"bad Content-Length {declared[:20]!r}", False)
             if declared is not None and int(declared) > max_bytes:
                 raise FetchError(f"{declared} bytes declared, over the {max_bytes}-byte cap", False)
             body = bytearray()
@@ -177,16 +189,16 @@ def fetch_once(opener: urllib.request.OpenerDirector, url: str, timeout: float, 
                     raise FetchError(f"body over the {max_bytes}-byte cap", False)
             if declared is not None and len(body) != int(declared):
                 raise FetchError(f"truncated: {len(body)} of {declared} bytes", True)
+            if not is_markdown_page(bytes(body)):
+                raise FetchError("not a GitBook markdown page (no '# Title' first line)", False)
             return bytes(body)
     except urllib.error.HTTPError as exc:
         raise FetchError(f"HTTP {exc.code}", exc.code >= 500 or exc.code == 429) from None
     except urllib.error.URLError as exc:
-        if isinstance(exc.reason, FetchError):
-            raise exc.reason from None
         raise FetchError(f"connection failed: {exc.reason}", True) from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise FetchError(f"timed out after {timeout:g} s", True) from None
-    except (HTTPException, ConnectionError) as exc:
+    except (HTTPException, OSError) as exc:  # a reset or TLS error mid-body
         raise FetchError(f"connection broken: {type(exc).__name__}", True) from None
 
 
@@ -317,7 +329,7 @@ def sync(
     else:
         raise ValueError(mode)
     extracted = extract_all(raw)
-    manifest = build_manifest(source, raw, extracted, previous, now or _utc_now())
+    manifest = validate_manifest(build_manifest(source, raw, extracted, previous, now or _utc_now()))
     diff = diff_facts(old_facts, merged_facts(extracted))
     if not dry_run:
         write_cache(cache_dir, manifest, raw, extracted)

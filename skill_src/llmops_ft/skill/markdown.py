@@ -9,12 +9,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from .values import normalize
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _INLINE_CODE = re.compile(r"(`+)(.+?)\1")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_NUM = r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+_SCALAR_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:gb|%|rows|steps|x)?$", re.I)
+_RANGE_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*(?:gb|%|rows|steps)?$", re.I)
+_NUMBER_LIST = re.compile(rf"^{_NUM}(\s*,\s*{_NUM})+$")
+_IDENT_LIST = re.compile(r"^[A-Za-z_][\w.-]*(\s*,\s*[A-Za-z_][\w.-]*)*$")
 
 
 @dataclass
@@ -76,7 +84,25 @@ def plain(cell: str) -> str:
     """A cell without markdown emphasis, backticks, links or HTML entities for ``<``/``>``."""
     text = _LINK.sub(lambda m: m.group(0)[1:].split("](")[0], cell)
     text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    return re.sub(r"[*_`]{1,3}(?=\S)|(?<=\S)[*_`]{1,3}", "", text).strip()
+    text = text.replace("`", "").replace("*", "")
+    return re.sub(r"(?<![A-Za-z0-9])_{1,2}(?=\S)|(?<=\S)_{1,2}(?![A-Za-z0-9])", "", text).strip()
+
+
+def cell_value(cell: str) -> Any:
+    """The value a table cell states (number, range, list, identifier), or ``...`` (Ellipsis) when it is prose."""
+    text = plain(cell).strip()
+    if not text or text in ("-", "—"):
+        return ...
+    if m := _RANGE_CELL.match(text):
+        return {"min": float(m.group(1)), "max": float(m.group(2))}
+    if m := _SCALAR_CELL.match(text):
+        return float(m.group(1))
+    if _NUMBER_LIST.match(text):
+        return [float(x) for x in re.split(r"\s*,\s*", text)]
+    if _IDENT_LIST.match(text):
+        items = re.split(r"\s*,\s*", text)
+        return normalize(items[0]) if len(items) == 1 else items
+    return ...
 
 
 def parse(path: str | Path, text: str | None = None) -> Doc:

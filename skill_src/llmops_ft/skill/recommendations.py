@@ -39,7 +39,7 @@ class RecommendationSet:
 
     def name_to_param(self) -> dict[str, str]:
         """Every spelling in code or configs (``r``, ``warmup_ratio``) -> canonical parameter name."""
-        return {name: param for param, spec in self.params.items() for name in [param, *spec["names"]]}
+        return {name: param for param, spec in self.params.items() for name in spec["names"]}
 
 
 @functools.lru_cache(maxsize=8)

@@ -181,8 +181,8 @@ def build_create(ctx: Ctx) -> Turn:
     core = ctx.pick(V.CREATE_CORES)
     title = ctx.title_for(core)
     fragments, values = _create_fields(ctx)
-    return _join(ctx, ctx.fmt(core, title=title, title_lc=title), fragments), {"action": "create", "title": title,
-                                                                              **values}
+    text = _join(ctx, ctx.fmt(core, title=title, title_lc=title), fragments)
+    return text, {"action": "create", "title": title, **values}
 
 
 def build_list(ctx: Ctx) -> Turn:

@@ -19,17 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from ..recommendations import SELF_MATCHING_KINDS, RecommendationSet, condition_parts
-from ..values import fmt, is_range, member, normalize, same, within
+from ..markdown import CodeBlock, Doc, Table, cell_value, plain
+from ..values import fmt, is_range, member, same, within
 from . import Finding
-from ..markdown import CodeBlock, Doc, Table, plain
 
 RUN_CONFIG_SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "run_config.json"
 VALUE_HEADERS = ("value", "recommended", "default", "ours", "skill value", "start with")
-_NUM = r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
-_SCALAR_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:gb|%|rows|steps|x)?$", re.I)
-_RANGE_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*(?:gb|%|rows|steps)?$", re.I)
-_NUMBER_LIST = re.compile(rf"^{_NUM}(\s*,\s*{_NUM})+$")
-_IDENT_LIST = re.compile(r"^[A-Za-z_][\w.-]*(\s*,\s*[A-Za-z_][\w.-]*)*$")
 
 
 @dataclass
@@ -99,7 +94,10 @@ def python_claims(recs: RecommendationSet, block: CodeBlock, file: str) -> list[
         except ValueError:
             continue  # a variable, not a value
         row = value_node.lineno
-        claims.append(Claim(names[name], value, file, block.line + row - 1, _comment(lines[row - 1]), block.headings))
+        param = names[name]
+        if param == "warmup_steps" and isinstance(value, float) and 0 < value < 1:
+            param = "warmup_fraction"  # transformers 5: a float below 1 in warmup_steps is a fraction of the steps
+        claims.append(Claim(param, value, file, block.line + row - 1, _comment(lines[row - 1]), block.headings))
     return claims
 
 
@@ -146,26 +144,10 @@ def command_claims(recs: RecommendationSet, text: str, line: int, headings: list
         if flag == "--set" and "=" in arg:
             key, raw = arg.split("=", 1)
             param = _param_for_config_key(recs, key)
-            if param is not None:
-                claims.append(Claim(param, yaml.safe_load(raw), file, line, "", headings))
+            value = yaml.safe_load(raw)
+            if param is not None and value is not None:  # key=null unsets a key: nothing recommended is shown
+                claims.append(Claim(param, value, file, line, "", headings))
     return claims
-
-
-def parse_cell(cell: str) -> Any:
-    """The value a table cell states, or ``...`` (Ellipsis) when it is prose."""
-    text = plain(cell).strip()
-    if not text or text in ("-", "—"):
-        return ...
-    if m := _RANGE_CELL.match(text):
-        return {"min": float(m.group(1)), "max": float(m.group(2))}
-    if m := _SCALAR_CELL.match(text):
-        return float(m.group(1))
-    if _NUMBER_LIST.match(text):
-        return [float(x) for x in re.split(r"\s*,\s*", text)]
-    if _IDENT_LIST.match(text):
-        items = re.split(r"\s*,\s*", text)
-        return normalize(items[0]) if len(items) == 1 else items
-    return ...
 
 
 def _header_param(recs: RecommendationSet, header: str) -> str | None:
@@ -199,7 +181,7 @@ def table_claims(recs: RecommendationSet, table: Table, file: str) -> list[Claim
         for j, param in columns.items():
             if param is None or j >= len(cells):
                 continue
-            value = parse_cell(cells[j])
+            value = cell_value(cells[j])
             if value is not ...:
                 claims.append(Claim(param, value, file, line, f"{table.header[j]} | {plain(label)}", table.headings))
     return claims

@@ -8,8 +8,9 @@ parameter, skill value, docs value, source URL, verdict.
 
 from __future__ import annotations
 
-import math
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -17,12 +18,15 @@ from ..recommendations import RecommendationSet
 from ..values import fmt, is_range, member, normalize, same, within
 from . import Finding
 
-# derived parameter -> the parameters whose product it is, within one condition group
-DERIVED: dict[str, tuple[str, ...]] = {
-    "effective_batch_size": ("per_device_train_batch_size", "gradient_accumulation_steps"),
+# derived parameter -> (a, b, op): op(value of a, value of b) within one condition group
+DERIVED: dict[str, tuple[str, str, Callable[[float, float], float]]] = {
+    "effective_batch_size": ("per_device_train_batch_size", "gradient_accumulation_steps", operator.mul),
+    "lora_alpha_ratio": ("lora_alpha", "lora_rank", operator.truediv),
+    "embedding_learning_rate_divisor": ("learning_rate", "embedding_learning_rate", operator.truediv),
 }
 DOCS_URL_PREFIX = "https://unsloth.ai/docs/"
-_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.+:/ -]{1,60}$")
+_SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.+:/% -]{1,60}$")
+UNDERIVABLE = object()  # a derived value that the recommendation's group cannot give
 
 
 @dataclass
@@ -108,15 +112,19 @@ def agrees(value: Any, fact: dict[str, Any]) -> bool:
 
 
 def derived_value(recs: RecommendationSet, entry: dict[str, Any], parameter: str) -> Any:
-    """The value of ``parameter`` derived from ``entry``'s condition group, or None when it cannot be derived."""
-    parts = DERIVED.get(parameter)
-    if not parts or entry["param"] not in parts:
-        return None
-    group = {e["param"]: e["value"] for e in recs.entries.values()
-             if e["param"] in parts and e["condition"] == entry["condition"]}
-    if set(group) != set(parts) or not all(isinstance(v, (int, float)) for v in group.values()):
-        return None
-    return math.prod(group[p] for p in parts)
+    """The value of ``parameter`` derived from ``entry``'s condition group, or UNDERIVABLE."""
+    if parameter not in DERIVED or entry["param"] not in DERIVED[parameter][:2]:
+        return UNDERIVABLE
+    a, b, op = DERIVED[parameter]
+    group = [e for e in recs.entries.values() if e["param"] in (a, b) and e["condition"] == entry["condition"]]
+    values = {e["param"]: e["value"] for e in group}
+    if len(group) != 2 or set(values) != {a, b} or not all(_is_number(v) for v in values.values()):
+        return UNDERIVABLE  # no single pair in the group: nothing to derive
+    return op(values[a], values[b])
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def ground(recs: RecommendationSet, facts: dict[str, dict[str, Any]]) -> list[Row]:
@@ -134,8 +142,9 @@ def ground(recs: RecommendationSet, facts: dict[str, dict[str, Any]]) -> list[Ro
             parameter, value = entry["param"], entry["value"]
             if fact["parameter"] != entry["param"]:
                 parameter, value = fact["parameter"], derived_value(recs, entry, fact["parameter"])
-            verdict = "agrees" if value is not None and agrees(value, fact) else "contradicts"
-            rows.append(Row(rec_id, parameter, entry["condition"], fmt(value), fact_value_text(fact),
+            verdict = "agrees" if value is not UNDERIVABLE and agrees(value, fact) else "contradicts"
+            shown = "(cannot derive)" if value is UNDERIVABLE else fmt(value)
+            rows.append(Row(rec_id, parameter, entry["condition"], shown, fact_value_text(fact),
                             safe_url(fact.get("url", "")), fact_id, fact.get("origin"), verdict))
     return rows
 
@@ -154,12 +163,16 @@ def findings(recs: RecommendationSet, rows: list[Row], label: str) -> list[Findi
     return out
 
 
+def _cut(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def table_text(rows: list[Row]) -> str:
     """The grounding table as aligned plain text."""
     header = ("parameter", "skill value", "docs value", "source", "verdict")
-    body = [(r.parameter + (f" [{r.condition}]" if r.condition else ""), r.skill_value, r.docs_value,
+    body = [(r.parameter + (f" [{r.condition}]" if r.condition else ""), _cut(r.skill_value), _cut(r.docs_value),
              r.url or "-", r.verdict.upper() if r.verdict in ("contradicts", "missing") else r.verdict) for r in rows]
-    widths = [min(48, max(len(str(c)) for c in col)) for col in zip(header, *body)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *body)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ..markdown import Doc, plain
+from ..markdown import Doc, cell_value, plain
 from ..recommendations import RecommendationSet
 from ..values import normalize
 from . import Finding
@@ -77,5 +77,6 @@ def doc_findings(recs: RecommendationSet, doc: Doc, label: str) -> list[Finding]
         headings = " / ".join(table.headings)
         for cells, line in zip(table.rows, table.row_lines):
             row = " | ".join(plain(c) for c in cells)
-            judge(row, line, row, " | ".join(table.header) + " / " + headings)
+            shown = " | ".join(plain(c) for c in cells[1:] if cell_value(c) is not ...)  # values, not prose
+            judge(shown, line, row, " | ".join(table.header) + " / " + headings)
     return out
