@@ -8,7 +8,6 @@ import sys
 from dataclasses import replace
 
 import pytest
-
 from llmops_ft.config import ConfigError, load_config
 from llmops_ft.errors import UserError
 from llmops_ft.plan import make_plan

@@ -8,7 +8,6 @@ settings the same non-weight memory: see test_the_8b_row_has_no_consistent_readi
 from __future__ import annotations
 
 import pytest
-
 from llmops_ft.plan.architectures import KNOWN
 from llmops_ft.plan.calibration import (
     CALIBRATION_SETTINGS,
@@ -32,14 +31,16 @@ def rows(shared):
 
 def test_tables_are_read_from_the_docs(shared):
     tables = published_tables(shared / "unsloth-docs")
+    assert {"snapshot", "2026"} <= set(tables)
     for table in tables.values():
         assert set(MODEL_OF_SIZE) <= set(table)  # 3B..70B all present
         assert all(0 < qlora < lora for qlora, lora in table.values())
-    assert tables["snapshot"][70] == tables["2026"][70]
+    if "facts" in tables:  # the docs extractor and this parser read the same page alike
+        assert tables["facts"] == tables["snapshot"]
 
 
 def test_lora_16bit_within_tolerance_at_every_size(rows):
-    assert len(rows) == 2 * len(MODEL_OF_SIZE)
+    assert len(rows) == len({r["source"] for r in rows}) * len(MODEL_OF_SIZE)
     off = {(r["source"], r["size_b"]): r["lora_error"] for r in rows if abs(r["lora_error"]) > TOLERANCE}
     assert not off, f"LoRA estimate off by more than {TOLERANCE:.0%}: {off}"
 
@@ -47,7 +48,7 @@ def test_lora_16bit_within_tolerance_at_every_size(rows):
 def test_qlora_within_tolerance_except_a_few_sizes_where_it_overestimates(rows):
     """Most sizes within +-20%; the rest overestimate (plan warns early, never late) by under 45%."""
     off = {r["size_b"]: r["qlora_error"] for r in rows if abs(r["qlora_error"]) > TOLERANCE}
-    assert len(off) <= 3 * 2, off  # at most three sizes, in each of the two sources
+    assert len(off) <= 3, off  # at most three sizes
     assert all(0 < error < 0.45 for error in off.values()), off
     under = [r["qlora_error"] for r in rows if r["qlora_error"] < 0]
     assert all(error >= -TOLERANCE for error in under)

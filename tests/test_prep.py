@@ -163,7 +163,7 @@ def test_malformed_rows_become_rejects_with_line_and_reason(tmp_path):
     assert reasons[4] == "messages[1].content: empty assistant answer"
     assert "not a JSON object" in reasons[9]
     assert reasons[10] == "messages: no assistant turn to learn from"
-    assert reasons[11].startswith("messages[1].content")
+    assert reasons[11] == "messages[1].content[0].type: 'text' was expected"  # image parts are not text
     assert reasons[12].startswith("not valid UTF-8")
     assert all(r["source"] == str(tmp_path / "m.jsonl") for r in files["rejects"])
     rejected_rows = {r["line"]: r["row"] for r in files["rejects"]}
@@ -380,3 +380,24 @@ def test_script_help_is_fast_and_imports_nothing_heavy(repo):
     done = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=60)
     assert "--max-seq-length" in done.stdout and "rejects.jsonl" in done.stdout
     assert "HEAVY []" in done.stdout
+
+
+def test_explicit_format_rejects_other_rows_instead_of_failing(tmp_path):
+    write_jsonl(tmp_path / "d.jsonl", [chat("q", "a"), {"text": "plain"}, {"prompt": "p", "completion": "c"}])
+    report = prepare(tmp_path / "d.jsonl", tmp_path / "out", fmt="messages", val_fraction=0.0)
+    assert (report["format"], report["format_given"], report["kept"], report["rejected"]) == ("messages", True, 1, 2)
+    reasons = [r["reason"] for r in outputs(tmp_path / "out")["rejects"]]
+    assert reasons == ["needs a 'messages' (or 'conversations') list of {role, content}"] * 2
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"fmt": "chatml"}, "--format"),
+    ({"val_fraction": 1.0}, "--val-fraction"),
+    ({"val_fraction": -0.1}, "--val-fraction"),
+    ({"max_seq_length": 0}, "--max-seq-length"),
+])
+def test_bad_options_name_the_flag(tmp_path, kwargs, field):
+    write_jsonl(tmp_path / "d.jsonl", [chat("q", "a")])
+    with pytest.raises(UserError) as err:
+        prepare(tmp_path / "d.jsonl", tmp_path / "out", **kwargs)
+    assert err.value.field == field and not (tmp_path / "out").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import re
@@ -11,8 +12,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from llmops_ft.errors import UserError
 from llmops_ft.io import read_jsonl
-from llmops_ft.taskapi import vocab
+from llmops_ft.taskapi import command, vocab
 from llmops_ft.taskapi.command import render_jsonl
 from llmops_ft.taskapi.generate import generate, user_messages
 from llmops_ft.taskapi.schema import ACTIONS, encode_call, load_schema, schema_errors
@@ -141,8 +143,9 @@ MONTH_DAY = re.compile(r"(?P<m1>[A-Z][a-z]+) (?P<d1>\d+)(?:st|nd|rd|th)?"
                        r"|(?:the )?(?P<d2>\d+)(?:st|nd|rd|th)? (?:of )?(?P<m2>[A-Z][a-z]+)")
 DUE_PHRASE = re.compile(
     r"(?:due date|deadline|due|by|to|until|for|than|before) "
-    r"(the day after tomorrow|today|tonight|end of day today|tomorrow|tmrw|(?:in )?(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten) "
-    r"(?:days?|weeks?)(?: from now)?|(?:next |this )?[A-Z][a-z]+day|end of month|"
+    r"(the day after tomorrow|today|tonight|end of day today|tomorrow|tmrw|"
+    r"(?:in )?(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten) (?:days?|weeks?)(?: from now)?|"
+    r"(?:next |this )?[A-Z][a-z]+day|end of month|"
     r"the end of the month|end of this month|\d{4}-\d{2}-\d{2}|[A-Z][a-z]+ \d+(?:st|nd|rd|th)?|"
     r"(?:the )?\d+(?:st|nd|rd|th)? (?:of )?[A-Z][a-z]+)(?=$|[ ,.;!])"
 )
@@ -184,16 +187,32 @@ def test_committed_files_equal_regeneration(tmp_path):
 
 
 def test_generator_keeps_other_files_unless_forced(tmp_path):
-    script = [sys.executable, str(EXAMPLE / "generate.py"), "--out", str(tmp_path), "--n-train", "20",
-              "--n-eval", "5"]
+    argv = ["--out", str(tmp_path), "--n-train", "20", "--n-eval", "5"]
     (tmp_path / "train.jsonl").write_text("mine\n")
-    refused = subprocess.run(script, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run([sys.executable, str(EXAMPLE / "generate.py"), *argv],
+                             capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert refused.stderr.count("\n") == 1 and "train.jsonl" in refused.stderr and "--force" in refused.stderr
     assert (tmp_path / "train.jsonl").read_text() == "mine\n"
     assert not (tmp_path / "eval.jsonl").exists()  # nothing half-written
-    forced = subprocess.run([*script, "--force"], capture_output=True, text=True, timeout=60)
-    assert forced.returncode == 0, forced.stderr
+
+    parser = argparse.ArgumentParser()
+    command.configure(parser)
+    forced = command.run(parser.parse_args([*argv, "--force"]))
+    assert forced.data["written"] == ["train.jsonl", "eval.jsonl"]
     assert len((tmp_path / "train.jsonl").read_text().splitlines()) == 20
-    again = subprocess.run([*script, "--json"], capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == ["train.jsonl", "eval.jsonl"]
+    again = command.run(parser.parse_args(argv))
+    assert again.data["written"] == [] and again.data["unchanged"] == ["train.jsonl", "eval.jsonl"]
+    with pytest.raises(UserError, match="at least 1"):
+        command.run(parser.parse_args([*argv, "--n-eval", "0"]))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 99])
+def test_other_seeds_give_valid_disjoint_splits(seed):
+    train, evals = generate(seed=seed, n_train=120, n_eval=40)
+    assert (len(train), len(evals)) == (120, 40)
+    train_msgs = {m for row in train for m in user_messages(row)}
+    assert not train_msgs.intersection(m for row in evals for m in user_messages(row))
+    for row in train + evals:
+        for call in _calls(row):
+            assert schema_errors(call) == []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..cli import Result
 from .formats import FORMATS
+from .prep import DEFAULT_VAL_FRACTION, prepare
 
 HELP = """Prepare a dataset for supervised fine-tuning.
 
@@ -35,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                         "(e.g. smollm2-135m); only the tokenizer is loaded")
     parser.add_argument("--max-seq-length", type=int, help="token limit to check rows against "
                                                            "(default: the recommended training.max_seq_length)")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of rows for val (default 0.1)")
+    parser.add_argument("--val-fraction", type=float, default=DEFAULT_VAL_FRACTION,
+                        help=f"share of rows for val (default {DEFAULT_VAL_FRACTION})")
     parser.add_argument("--seed", type=int, help="split seed (default: the recommended training.seed)")
     parser.add_argument("--no-dedupe", action="store_true", help="keep exact duplicates")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) on any rejected row")
@@ -44,8 +46,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Run prep and summarise it for a person (text) or an agent (--json: the report)."""
-    from .prep import prepare
-
     report = prepare(
         args.inputs, args.out, fmt=args.fmt, model=args.model, max_seq_length=args.max_seq_length,
         val_fraction=args.val_fraction, seed=args.seed, dedupe=not args.no_dedupe, strict=args.strict,

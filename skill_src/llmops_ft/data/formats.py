@@ -102,6 +102,8 @@ def check_schema(fmt: str, row: Any) -> None:
         message = "is empty"
     elif error.validator == "type" and not where:
         message = f"row is not a JSON object (got {type(row).__name__})"
+    elif error.validator in ("anyOf", "oneOf") and "x-error" in error.schema:
+        message = error.schema["x-error"]  # our wording: jsonschema's would print the whole value
     else:
         message = error.message
     raise RowError(_clip(f"{where}: {message}" if where else message))

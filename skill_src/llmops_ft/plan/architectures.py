@@ -140,7 +140,7 @@ def from_hf_config(config: dict[str, Any], name: str) -> Architecture:
             tied_embeddings=bool(config.get("tie_word_embeddings", True)),
             head_dim=int(config["head_dim"]) if config.get("head_dim") else None,
             family=_FAMILIES.get(model_type, "llama"),
-            source="config.json" if model_type in _FAMILIES else f"config.json (model_type {model_type!r} read as llama)",
+            source="config.json" if model_type in _FAMILIES else f"config.json ({model_type!r} read as llama)",
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"config.json lacks a readable {exc} for a decoder-only model", file=name) from None

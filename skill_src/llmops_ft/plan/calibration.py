@@ -1,13 +1,15 @@
 """Calibration of the memory model against Unsloth's published VRAM table (QLoRA 4-bit and LoRA 16-bit).
 
-The figures are read from the docs snapshot in ../shared (the requirements page's table, and the newer 2026
-figures listed in PROVENANCE.md), never hard-coded. What the table assumes is not stated; the settings below
+The figures are read, never hard-coded: from the committed docs facts (docs_cache/facts/requirements.json), and,
+when ../shared sits beside the checkout, from the docs snapshot (the requirements page's table) and the newer
+2026 figures listed in its PROVENANCE.md. What the table assumes is not stated; the settings below
 are the ones we read it as (see CALIBRATION_SETTINGS), and each row is compared with a current model of that
 size from the architecture table. "GB" in the table is read as 10^9 bytes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,9 @@ from ..errors import UserError
 from .architectures import KNOWN
 from .memory import Settings, estimate
 
-DOCS_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "unsloth-docs"
+REPO = Path(__file__).resolve().parents[3]
+DOCS_DIR = REPO.parent / "shared" / "unsloth-docs"
+FACTS_PATH = REPO / "docs_cache" / "facts" / "requirements.json"
 REQUIREMENTS_PAGE = Path("get-started/fine-tuning-for-beginners/unsloth-requirements.md")
 
 # The representative model of each size in the table (Unsloth's own model list at that size).
@@ -54,18 +58,34 @@ def table_from_provenance(text: str) -> dict[int, tuple[float, float]]:
     return {int(size): (float(q), float(lo)) for size, q, lo in _ROW.findall(bullet)}
 
 
-def published_tables(docs_dir: Path | None = None) -> dict[str, dict[int, tuple[float, float]]]:
-    """{"snapshot": page table, "2026": PROVENANCE figures}, each size -> (QLoRA GB, LoRA GB)."""
-    docs_dir = Path(docs_dir or DOCS_DIR)
+def table_from_facts(facts: list[dict[str, Any]]) -> dict[int, tuple[float, float]]:
+    """Size in B -> (QLoRA GB, LoRA GB) from the docs facts (``vram_min_gb`` with ``model:8B,method:qlora``)."""
+    found: dict[int, dict[str, float]] = {}
+    for fact in facts:
+        match = re.fullmatch(r"model:(\d+)B,method:(qlora|lora)", str(fact.get("condition")))
+        if fact.get("parameter") == "vram_min_gb" and match and "value" in fact:
+            found.setdefault(int(match.group(1)), {})[match.group(2)] = float(fact["value"])
+    return {size: (pair["qlora"], pair["lora"]) for size, pair in found.items() if len(pair) == 2}
+
+
+def published_tables(docs_dir: Path | None = None, facts_path: Path | None = None,
+                     ) -> dict[str, dict[int, tuple[float, float]]]:
+    """Each available source -> {size in B: (QLoRA GB, LoRA GB)}: "facts" (committed docs facts), "snapshot"
+    (the requirements page in ../shared) and "2026" (PROVENANCE.md's newer figures)."""
+    docs_dir, facts_path = Path(docs_dir or DOCS_DIR), Path(facts_path or FACTS_PATH)
+    tables = {}
+    if facts_path.is_file():
+        tables["facts"] = table_from_facts(json.loads(facts_path.read_text(encoding="utf-8")))
     page, provenance = docs_dir / REQUIREMENTS_PAGE, docs_dir / "PROVENANCE.md"
-    for path in (page, provenance):
-        if not path.is_file():
-            raise UserError("Unsloth docs snapshot not found (expected ../shared/unsloth-docs)", file=str(path.name))
-    tables = {"snapshot": table_from_page(page.read_text(encoding="utf-8")),
-              "2026": table_from_provenance(provenance.read_text(encoding="utf-8"))}
+    if page.is_file():
+        tables["snapshot"] = table_from_page(page.read_text(encoding="utf-8"))
+    if provenance.is_file():
+        tables["2026"] = table_from_provenance(provenance.read_text(encoding="utf-8"))
+    if not tables:
+        raise UserError("no Unsloth VRAM table: neither docs_cache/facts/requirements.json nor ../shared/unsloth-docs")
     for name, table in tables.items():
         if not table:
-            raise UserError(f"no VRAM table found in the {name} docs", file=str(page.name))
+            raise UserError(f"no VRAM table found in the {name} source")
     return tables
 
 
@@ -76,10 +96,10 @@ def estimate_gb(arch_name: str, load_in_4bit: bool) -> float:
     return estimate(arch, settings)["total"] / GB
 
 
-def calibration_report(docs_dir: Path | None = None) -> list[dict[str, Any]]:
+def calibration_report(docs_dir: Path | None = None, facts_path: Path | None = None) -> list[dict[str, Any]]:
     """One row per (source, size) of the published table from 3B to 70B: table GB, estimate GB, relative error."""
     rows = []
-    for source, table in published_tables(docs_dir).items():
+    for source, table in published_tables(docs_dir, facts_path).items():
         for size, (qlora, lora) in sorted(table.items()):
             if size not in MODEL_OF_SIZE:
                 continue

@@ -46,8 +46,9 @@ def render(plan: dict[str, Any]) -> str:
         f"({hw['memory_gib']:.1f} GiB {hw['kind']})",
         f"  backend {plan['backend']}, dtype {plan['precision']['dtype']}, "
         f"{'4-bit QLoRA' if st['load_in_4bit'] else 'LoRA on unquantized weights'}, {plan['trainable_params']:,} "
-        f"trainable LoRA params (r={st['lora_r']}), batch {st['batch_size']} x accumulation {st['grad_accum']}, seq {st['max_seq_length']}, "
-        f"{st['optim']}, checkpointing {st['checkpointing']}",
+        f"trainable LoRA params (r={st['lora_r']})",
+        f"  batch {st['batch_size']} x accumulation {st['grad_accum']}, seq {st['max_seq_length']}, {st['optim']}, "
+        f"checkpointing {st['checkpointing']}",
         "  estimated peak memory (GiB):",
     ]
     labels = {"weights": "weights", "lora_params": "LoRA parameters", "gradients": "gradients (LoRA)",

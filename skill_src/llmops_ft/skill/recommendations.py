@@ -123,7 +123,8 @@ def _semantic_problems(data: dict[str, Any]) -> list[tuple[Path_, str]]:
             problems.append((("recommendations", i, "param"), f"unknown param {entry['param']!r}: add it to params"))
         for part in condition_parts(entry.get("condition")):
             if part not in data["contexts"] and part.split(":")[0] not in SELF_MATCHING_KINDS:
-                problems.append((("recommendations", i, "condition"), f"unknown condition {part!r}: add it to contexts"))
+                problems.append((("recommendations", i, "condition"),
+                                 f"unknown condition {part!r}: add it to contexts"))
     return problems
 
 

@@ -363,9 +363,16 @@ def _turns(ctx: Ctx) -> list[Turn]:
     return [first, answer()] if kind == "clarify2" else [first]
 
 
+FREE_TEXTS = tuple(V.COMMENT_TEXTS + V.TITLES + [t[0].lower() + t[1:] for t in V.TITLES])
+
+
 def _dress(ctx: Ctx, text: str) -> str:
-    """Greeting, sign-off and a capital first letter, some of the time."""
-    text = ctx.pick(V.PREFIXES) + text + ctx.pick(V.SUFFIXES)
+    """Greeting, sign-off and a capital first letter, some of the time.
+
+    No sign-off after a request that ends in free text (a title, a comment): in "... see the screenshot thanks"
+    nobody could tell whether "thanks" belongs to the comment.
+    """
+    text = ctx.pick(V.PREFIXES) + text + ("" if text.endswith(FREE_TEXTS) else ctx.pick(V.SUFFIXES))
     if ctx.rng.random() < 0.5:
         text = text[0].upper() + text[1:]
     return text

@@ -2,7 +2,7 @@
 
 The parser is the script's real one (``llmops_ft.cli.build_parser``), so a renamed flag fails here, not in a user's
 shell. A concrete command is parsed whole; a synopsis (``[--flag X]``, ``A|B``, ``...``) has each ``--flag``
-looked up. ``make <target>`` must name a Makefile target. A script whose command module cannot be imported fails.
+looked up, and so is a command mentioned inline in prose. ``make <target>`` must name a Makefile target. A script whose command module cannot be imported fails.
 """
 
 from __future__ import annotations
@@ -106,8 +106,12 @@ def _synopsis_error(parser: argparse.ArgumentParser, args: list[str]) -> str | N
     return f"unrecognized arguments: {' '.join(unknown)}" if unknown else None
 
 
-def check_command(cache: ParserCache, repo: Path, command: str) -> str | None:
-    """Why a shown command would fail, or None when its script accepts it (or it runs no script)."""
+def check_command(cache: ParserCache, repo: Path, command: str, whole: bool = True) -> str | None:
+    """Why a shown command would fail, or None when its script accepts it (or it runs no script).
+
+    ``whole``: a complete command (a code block line), parsed as the shell would pass it; else a mention in prose
+    (an inline span such as `scripts/train.py --dry-run`), whose flags must exist but need not be complete.
+    """
     found = _tokens_after_script(command)
     if found is None:
         return None
@@ -117,7 +121,7 @@ def check_command(cache: ParserCache, repo: Path, command: str) -> str | None:
     parser = cache.get(name.replace("_", "-"))
     if isinstance(parser, str):
         return f"scripts/{name}.py: {parser}"
-    problem = _synopsis_error(parser, args) if _is_synopsis(args) else _parse_error(parser, args)
+    problem = _parse_error(parser, args) if whole and not _is_synopsis(args) else _synopsis_error(parser, args)
     return f"scripts/{name}.py {' '.join(args)}: {problem}" if problem else None
 
 
@@ -137,7 +141,7 @@ def check(docs: dict[str, Doc], repo: Path, cache: ParserCache | None = None) ->
     out: list[Finding] = []
     count = 0
     for label, doc in docs.items():
-        shown: list[tuple[int, str]] = []
+        shown: list[tuple[int, str, bool]] = []
         for block in doc.code_blocks:
             if block.lang in ("python", "py"):
                 count += 1
@@ -147,12 +151,12 @@ def check(docs: dict[str, Doc], repo: Path, cache: ParserCache | None = None) ->
                     out.append(Finding("commands", label, block.line + (exc.lineno or 1) - 1,
                                        f"python block does not parse: {exc.msg}"))
             elif block.lang in SHELL_LANGS:
-                shown += [(block.line + offset, text) for offset, text in command_lines(block.text)]
-        shown += [(span.line, span.text) for span in doc.inline]
-        for line, text in shown:
+                shown += [(block.line + offset, text, True) for offset, text in command_lines(block.text)]
+        shown += [(span.line, span.text, False) for span in doc.inline]
+        for line, text, whole in shown:
             if _SCRIPT.search(text):
                 count += 1
-                if problem := check_command(cache, repo, text):
+                if problem := check_command(cache, repo, text, whole):
                     out.append(Finding("commands", label, line, problem))
             for target in _MAKE.findall(text):
                 count += 1

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..recommendations import SELF_MATCHING_KINDS, RecommendationSet, condition_parts
 from ..markdown import CodeBlock, Doc, Table, cell_value, plain
+from ..recommendations import SELF_MATCHING_KINDS, RecommendationSet, condition_parts
 from ..values import fmt, is_range, member, same, within
 from . import Finding
 
@@ -140,7 +140,7 @@ def command_claims(recs: RecommendationSet, text: str, line: int, headings: list
     except ValueError:
         return []
     claims = []
-    for flag, arg in zip(tokens, tokens[1:]):
+    for flag, arg in zip(tokens, tokens[1:], strict=False):
         if flag == "--set" and "=" in arg:
             key, raw = arg.split("=", 1)
             param = _param_for_config_key(recs, key)
@@ -173,7 +173,7 @@ def table_claims(recs: RecommendationSet, table: Table, file: str) -> list[Claim
     value_cols = [j for j, h in enumerate(headers) if j > 0 and h in VALUE_HEADERS]
     param_cols = {j: p for j, h in enumerate(table.header) if j > 0 and (p := _header_param(recs, h))}
     claims = []
-    for cells, line in zip(table.rows, table.row_lines):
+    for cells, line in zip(table.rows, table.row_lines, strict=True):
         label = cells[0] if cells else ""
         row_param = _row_param(recs, label)
         columns = {j: row_param for j in value_cols} if row_param else {}

@@ -132,7 +132,8 @@ def ground(recs: RecommendationSet, facts: dict[str, dict[str, Any]]) -> list[Ro
     rows: list[Row] = []
     for rec_id, entry in recs.entries.items():
         if not entry["facts"]:
-            rows.append(Row(rec_id, entry["param"], entry["condition"], fmt(entry["value"]), "", "", None, None, "ours"))
+            rows.append(Row(rec_id, entry["param"], entry["condition"], fmt(entry["value"]), "", "", None, None,
+                            "ours"))
         for fact_id in entry["facts"]:
             fact = facts.get(fact_id)
             if fact is None:
@@ -172,7 +173,7 @@ def table_text(rows: list[Row]) -> str:
     header = ("parameter", "skill value", "docs value", "source", "verdict")
     body = [(r.parameter + (f" [{r.condition}]" if r.condition else ""), _cut(r.skill_value), _cut(r.docs_value),
              r.url or "-", r.verdict.upper() if r.verdict in ("contradicts", "missing") else r.verdict) for r in rows]
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *body)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *body)]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *body, strict=True)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in (header, *body)]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -75,7 +75,7 @@ def doc_findings(recs: RecommendationSet, doc: Doc, label: str) -> list[Finding]
             judge(text, block.line + i, text, block.text + " / " + headings)
     for table in doc.tables:
         headings = " / ".join(table.headings)
-        for cells, line in zip(table.rows, table.row_lines):
+        for cells, line in zip(table.rows, table.row_lines, strict=True):
             row = " | ".join(plain(c) for c in cells)
             shown = " | ".join(plain(c) for c in cells[1:] if cell_value(c) is not ...)  # values, not prose
             judge(shown, line, row, " | ".join(table.header) + " / " + headings)
