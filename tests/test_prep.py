@@ -369,7 +369,7 @@ def test_strict_fails_on_a_reject_and_existing_output_needs_force(tmp_path, caps
     assert json.loads((tmp_path / "o" / "report.json").read_text())["seed"] == 5
 
 
-def test_script_help_is_fast_and_imports_nothing_heavy(repo):
+def test_script_help_imports_nothing_heavy(repo):
     code = (
         "import sys, runpy; sys.argv = ['prep.py', '--help']\n"
         "try:\n    runpy.run_path('scripts/prep.py', run_name='__main__')\n"

@@ -112,7 +112,10 @@ def test_prep_with_model_reports_lengths_over_max_and_untrainable_rows(shared, t
 def test_prep_text_rows_count_every_token(shared, tmp_path, tokenizer):
     report = prepare(shared / "datasets" / "c4_demo.jsonl", tmp_path / "out", model="smollm2-135m")
     texts = [r["text"] for r in read_jsonl(shared / "datasets" / "c4_demo.jsonl")]
-    lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts]
+    # As training feeds text rows: the tokenizer's special tokens, then an end-of-sequence token.
+    ids = [tokenizer(t, add_special_tokens=True)["input_ids"] for t in texts]
+    lengths = [len(i) + (i[-1] != tokenizer.eos_token_id) for i in ids]
+    assert min(lengths) > 1
     assert report["tokens"]["total"] == sum(lengths)
     # Every token trains, up to the max_seq_length the row is cut at.
     assert report["tokens"]["trainable_total"] == sum(min(n, 2048) for n in lengths)

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from llmops_ft.errors import UserError
 from llmops_ft.skill.recommendations import RECOMMENDATIONS_PATH, load_recommendations, load_set, recommended
 
@@ -61,7 +60,8 @@ def test_docs_basis_needs_a_fact(tmp_path):
         load_set(path)
     message = str(err.value)
     assert "basis: docs needs at least one fact id" in message
-    assert f"recommendations.yaml:{_line_of(path, 'facts: []', 'id: dataset.min_rows')}: dataset.min_rows.facts:" in message
+    line = _line_of(path, "facts: []", "id: dataset.min_rows")
+    assert f"recommendations.yaml:{line}: dataset.min_rows.facts:" in message
 
 
 def test_wrong_value_type_names_file_line_and_field(tmp_path):

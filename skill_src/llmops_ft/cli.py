@@ -76,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{verb}: interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(result.data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
-    elif result.text:
-        print(result.text)
+    try:
+        if args.json:
+            print(json.dumps(result.data, indent=2, sort_keys=True, ensure_ascii=False, default=str))
+        elif result.text:
+            print(result.text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # output piped into `head`: not an error of the command
+        sys.stdout = None
     return result.exit_code

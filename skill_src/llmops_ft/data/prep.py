@@ -176,7 +176,8 @@ class _Run:
     def flush(self, drain: bool = False) -> None:
         """Send the pending batch to the tokenizer thread; write out finished batches, all of them if ``drain``."""
         if self.pending:
-            texts, spans = [p[3] for p in self.pending], [p[4] for p in self.pending]
+            texts = [p[3] for p in self.pending]
+            spans = None if self.fmt == "text" else [p[4] for p in self.pending]
             batch = [(record, row, key) for record, row, key, _, _ in self.pending]
             self.in_flight.append((batch, self.stats.submit(texts, spans)))
             self.pending, self.pending_chars = [], 0

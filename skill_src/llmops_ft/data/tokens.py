@@ -102,11 +102,20 @@ def assistant_token_mask(
     return input_ids, labels
 
 
-def measure_batch(tokenizer, max_length: int, texts: list[str], spans: list[list[Span]]) -> list[tuple[int, int]]:
+def measure_batch(
+    tokenizer, max_length: int, texts: list[str], spans: list[list[Span]] | None
+) -> list[tuple[int, int]]:
     """``(tokens, trainable tokens within max_length)`` per text, from one batched tokenizer call.
 
-    Pure and GIL-free in its heavy part (the Rust tokenizer), so it can run in a worker thread.
+    ``spans`` None means plain-text rows, counted as training feeds them: the tokenizer's own special tokens plus
+    an end-of-sequence token, every token trainable. Pure and GIL-free in its heavy part (the Rust tokenizer),
+    so it can run in a worker thread.
     """
+    if spans is None:
+        eos = tokenizer.eos_token_id
+        encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=True)
+        lengths = [len(e) + (eos is not None and (not e.ids or e.ids[-1] != eos)) for e in encodings]
+        return [(n, min(n, max_length)) for n in lengths]
     encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
     out = []
     for encoding, row_spans in zip(encodings, spans, strict=True):
@@ -130,19 +139,19 @@ class TokenStats:
         self.trainable_total = 0
         self._executor = None
 
-    def render(self, row: dict[str, Any]) -> tuple[str, list[Span]]:
-        """The text a prepared row trains on and its trainable character spans (all of it for text rows)."""
+    def render(self, row: dict[str, Any]) -> tuple[str, list[Span] | None]:
+        """The text a prepared row trains on and its assistant character spans (None for a text row)."""
         if "text" in row:
-            return row["text"], [(0, len(row["text"]))]
+            return row["text"], None
         return render_chat(self.tokenizer, row["messages"], row.get("tools"))
 
-    def submit(self, texts: list[str], spans: list[list[Span]]) -> Future:
+    def submit(self, texts: list[str], spans: list[list[Span]] | None) -> Future:
         """Start measuring a batch in the worker thread; pass each result to :meth:`record` in order."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prep-tokens")
         return self._executor.submit(measure_batch, self.tokenizer, self.max_length, texts, spans)
 
-    def measure(self, texts: list[str], spans: list[list[Span]]) -> list[tuple[int, int]]:
+    def measure(self, texts: list[str], spans: list[list[Span]] | None) -> list[tuple[int, int]]:
         """Measure and record a batch now."""
         measured = measure_batch(self.tokenizer, self.max_length, texts, spans)
         for length, trainable in measured:

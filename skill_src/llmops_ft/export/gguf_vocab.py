@@ -69,10 +69,8 @@ def pre_tokenizer_name(pre: dict | None, source: str) -> str:
     )
 
 
-def read_vocab(model_dir: Path, vocab_size: int) -> Vocab:
-    """Read the tokenizer of an HF model folder into a GGUF vocabulary of ``vocab_size`` rows."""
-    from transformers import AutoTokenizer
-
+def tokenizer_spec(model_dir: Path) -> tuple[dict, str]:
+    """tokenizer.json of ``model_dir`` and its llama.cpp pre-tokenizer name; UserError when we cannot convert it."""
     path = model_dir / "tokenizer.json"
     if not path.is_file():
         raise UserError("no tokenizer.json (a fast tokenizer is needed for GGUF)", file=str(model_dir))
@@ -85,7 +83,15 @@ def read_vocab(model_dir: Path, vocab_size: int) -> Vocab:
             "export --to merged and convert with llama.cpp's convert_hf_to_gguf.py",
             file=str(path), field="model.type",
         )
-    pre = pre_tokenizer_name(spec.get("pre_tokenizer"), str(path))
+    return spec, pre_tokenizer_name(spec.get("pre_tokenizer"), str(path))
+
+
+def read_vocab(model_dir: Path, vocab_size: int) -> Vocab:
+    """Read the tokenizer of an HF model folder into a GGUF vocabulary of ``vocab_size`` rows."""
+    from transformers import AutoTokenizer
+
+    spec, pre = tokenizer_spec(model_dir)
+    model = spec["model"]
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
 
     by_id = {idx: tok for tok, idx in model["vocab"].items()}

@@ -33,24 +33,18 @@ class Report:
         return [f for f in self.findings if f.severity == "error"]
 
 
-def label_for(path: Path, repo: Path) -> str:
-    """A path as printed: relative to the repo when inside it, else relative to its skill folder's parent."""
-    try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
-    except ValueError:
-        return path.relative_to(path.parent.parent).as_posix() if path.name != "SKILL.md" else \
-            f"{path.parent.name}/{path.name}"
+def label_for(path: Path, repo: Path, base: Path | None = None) -> str:
+    """A path as printed (never absolute): relative to the repo, else to ``base``, else its name."""
+    for root in (repo, base):
+        if root is not None and path.resolve().is_relative_to(root.resolve()):
+            return path.resolve().relative_to(root.resolve()).as_posix()
+    return path.name
 
 
 def skill_docs(skill_dir: Path, repo: Path) -> dict[str, markdown.Doc]:
     """SKILL.md and references/*.md of ``skill_dir`` parsed, keyed by printed label (SKILL.md first)."""
     paths = [skill_dir / "SKILL.md", *sorted((skill_dir / "references").glob("*.md"))]
-    docs = {}
-    for path in paths:
-        if path.is_file():
-            label = label_for(path, repo) if path.name != "SKILL.md" else label_for(path, repo)
-            docs[label] = markdown.parse(path)
-    return docs
+    return {label_for(path, repo, skill_dir.parent): markdown.parse(path) for path in paths if path.is_file()}
 
 
 def run_checks(recs: RecommendationSet, facts: dict[str, dict[str, Any]], skill_dir: Path = SKILL_DIR,
@@ -59,7 +53,7 @@ def run_checks(recs: RecommendationSet, facts: dict[str, dict[str, Any]], skill_
     report = Report()
     recs_label = label_for(recs.path, repo)
     docs = skill_docs(skill_dir, repo)
-    skill_md_label = label_for(skill_dir / "SKILL.md", repo)
+    skill_md_label = label_for(skill_dir / "SKILL.md", repo, skill_dir.parent)
     report.findings += format.check(skill_dir, repo, docs, skill_md_label)
     for path in extra_docs or []:
         docs[label_for(path, repo)] = markdown.parse(path)

@@ -42,13 +42,23 @@ class RecommendationSet:
         return {name: param for param, spec in self.params.items() for name in spec["names"]}
 
 
-@functools.lru_cache(maxsize=8)
 def load_set(path: str | None = None) -> RecommendationSet:
-    """Load and validate a recommendations file (default: the repo's); cached per path."""
+    """Load and validate a recommendations file (default: the repo's); cached until the file changes."""
+    file = Path(path or RECOMMENDATIONS_PATH)
+    try:
+        stat = file.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None  # _load reports it
+    return _load(str(file), version)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, version: tuple[int, int] | None) -> RecommendationSet:
     import yaml
 
-    file = Path(path or RECOMMENDATIONS_PATH)
-    label = str(file)
+    file = Path(path)
+    label = path
     try:
         text = file.read_text(encoding="utf-8")
     except OSError as exc:

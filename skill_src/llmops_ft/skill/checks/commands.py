@@ -1,8 +1,9 @@
 """Commands: every python block parses; every ``scripts/*.py`` command shown is accepted by that script's parser.
 
 The parser is the script's real one (``llmops_ft.cli.build_parser``), so a renamed flag fails here, not in a user's
-shell. A concrete command is parsed whole; a synopsis (``[--flag X]``, ``A|B``, ``...``) has each ``--flag``
-looked up, and so is a command mentioned inline in prose. ``make <target>`` must name a Makefile target. A script whose command module cannot be imported fails.
+shell. A command in a code block is parsed whole; a synopsis (``[--flag X]``, ``A|B``, ``...``) and a command
+mentioned inline in prose only have each ``--flag`` looked up. ``make <target>`` must name a Makefile target.
+A script whose command module cannot be imported fails, never skipped.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def check(docs: dict[str, Doc], repo: Path, cache: ParserCache | None = None) ->
     cache = cache or ParserCache()
     targets = makefile_targets(repo)
     out: list[Finding] = []
+    repeats: dict[str, int] = {}  # a script that cannot be built is one problem, however often it is shown
     count = 0
     for label, doc in docs.items():
         shown: list[tuple[int, str, bool]] = []
@@ -156,12 +158,19 @@ def check(docs: dict[str, Doc], repo: Path, cache: ParserCache | None = None) ->
         for line, text, whole in shown:
             if _SCRIPT.search(text):
                 count += 1
-                if problem := check_command(cache, repo, text, whole):
+                problem = check_command(cache, repo, text, whole)
+                if problem and problem.startswith("scripts/") and ": its parser cannot be built" in problem:
+                    repeats[problem] = repeats.get(problem, -1) + 1
+                    if repeats[problem]:
+                        continue
+                if problem:
                     out.append(Finding("commands", label, line, problem))
             for target in _MAKE.findall(text):
                 count += 1
                 if target not in targets:
                     out.append(Finding("commands", label, line, f"make {target}: no such Makefile target"))
+    out = [Finding(f.check, f.file, f.line, f"{f.message} (and {repeats[f.message]} more)")
+           if repeats.get(f.message) else f for f in out]
     for verb in cache.torch_importers:
         out.append(Finding("commands", f"scripts/{verb.replace('-', '_')}.py", None,
                            "building its argument parser imports torch: --help and check_skill.py get slow "

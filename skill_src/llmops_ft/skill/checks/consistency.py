@@ -1,16 +1,17 @@
 """Consistency: every hyperparameter value the rendered skill shows equals recommendations.yaml.
 
 Reads the markdown, not the templates: python blocks through ``ast`` (keyword arguments and assignments), YAML
-blocks (run-config keys through the run-config schema's ``x-recommendation`` ids), ``--set key=value`` in
-commands, and tables (a column whose header names a parameter, or a row whose first cell does). Each value is a
-claim; a claim is compared with the recommendations for its parameter whose condition its context matches
-(the row label, column header or line comment first, then the section headings), else with the general one.
+blocks (run-config keys through the run-config schema's ``x-recommendation`` ids), ``--set key=value`` and
+``--quant`` in commands, and tables (a column whose header names a parameter, or a row whose first cell does).
+Each value is a claim; a claim is compared with the recommendations for its parameter whose condition its context
+matches (the row label, column header or line comment first, then the section headings), else the general one.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import json
 import re
 import shlex
@@ -132,7 +133,7 @@ def _flatten(data: dict[str, Any], prefix: str = ""):
 
 
 def command_claims(recs: RecommendationSet, text: str, line: int, headings: list[str], file: str) -> list[Claim]:
-    """``--set key=value`` overrides in a command."""
+    """``--set key=value`` overrides and ``--quant`` choices in a command."""
     import yaml
 
     try:
@@ -147,6 +148,12 @@ def command_claims(recs: RecommendationSet, text: str, line: int, headings: list
             value = yaml.safe_load(raw)
             if param is not None and value is not None:  # key=null unsets a key: nothing recommended is shown
                 claims.append(Claim(param, value, file, line, "", headings))
+    if "--quant" in tokens:
+        start = tokens.index("--quant") + 1
+        quants = list(itertools.takewhile(lambda t: not t.startswith("-"), tokens[start:]))
+        if quants:
+            claims.append(Claim("quantization_method", quants[0] if len(quants) == 1 else quants, file, line, "",
+                                headings))
     return claims
 
 
@@ -221,6 +228,8 @@ def part_matches(recs: RecommendationSet, part: str, text: str) -> bool:
 def candidates(recs: RecommendationSet, claim: Claim) -> list[dict[str, Any]]:
     """The entries a claim must agree with (one of them)."""
     entries = recs.by_param(claim.param)
+    if isinstance(claim.value, list):  # several values shown at once: a documented set of choices covers them
+        entries = [e for e in entries if "choices" in condition_parts(e["condition"])] or entries
     for context in (claim.local, " / ".join(claim.headings)):
         scored = [(len(condition_parts(e["condition"])), e) for e in entries if e["condition"] and all(
             part_matches(recs, part, context) for part in condition_parts(e["condition"]))]

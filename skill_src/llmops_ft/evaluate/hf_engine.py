@@ -1,0 +1,82 @@
+"""A transformers model (base, merged folder, or base + adapter) with batched greedy generation on CPU."""
+
+from __future__ import annotations
+
+from ..export.templates import detect_family
+
+
+def end_token_ids(tokenizer) -> list[int]:
+    """Ids that end an assistant turn: the tokenizer's eos and its template family's end-of-turn token."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    family = detect_family(tokenizer.chat_template)
+    if family is not None:
+        eot = tokenizer.convert_tokens_to_ids(family.end_of_turn[0])
+        if isinstance(eot, int) and eot != tokenizer.unk_token_id and eot not in ids:
+            ids.append(eot)
+    return ids
+
+
+class HFModel:
+    """A causal LM + its tokenizer (chat template included), greedy generation in left-padded batches."""
+
+    def __init__(self, model, tokenizer, *, kind: str, source: str, batch_size: int = 8):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.kind = kind
+        self.source = source
+        self.batch_size = batch_size
+        self.end_ids = end_token_ids(tokenizer)
+        self.chat_template = tokenizer.chat_template
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        """The prompt text from the tokenizer's chat template."""
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
+        """Token ids of a conversation's generation prompt, as training tokenized conversations."""
+        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+
+    def generate_ids(self, prompts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], bool]]:
+        """Greedy continuations of token-id prompts: (new ids without the end token, stopped at an end token)."""
+        import torch
+
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.end_ids[0]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths pad less
+        by_index: dict[int, tuple[list[int], bool]] = {}
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(prompts[i]) for i in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                ids[row, width - len(prompts[i]) :] = torch.tensor(prompts[i])
+                mask[row, width - len(prompts[i]) :] = 1
+            with torch.no_grad():
+                out = self.model.generate(
+                    input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
+                    eos_token_id=self.end_ids, pad_token_id=pad,
+                )
+            for row, i in enumerate(chunk):
+                by_index[i] = self._cut(out[row, width:].tolist())
+        return [by_index[i] for i in range(len(prompts))]
+
+    def _cut(self, new: list[int]) -> tuple[list[int], bool]:
+        for pos, token in enumerate(new):
+            if token in self.end_ids:
+                return new[:pos], True
+        return new, False
+
+    def decode(self, tokens: list[int]) -> str:
+        """Text of generated tokens (special tokens dropped)."""
+        return self.tokenizer.decode(tokens, skip_special_tokens=True)
+
+    def logits(self, tokens: list[int]):
+        """float32 logits at every position of ``tokens``, shape (len(tokens), vocab)."""
+        import torch
+
+        with torch.no_grad():
+            return self.model(torch.tensor([tokens])).logits[0].float().numpy()
+
+    def close(self) -> None:
+        """Drop the model (frees memory before the next one loads)."""
+        self.model = None

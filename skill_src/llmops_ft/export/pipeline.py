@@ -1,0 +1,309 @@
+"""export(): run dir -> adapter | merged 16-bit | GGUF files (+ Ollama Modelfile), verified, written atomically.
+
+Every check that can fail fast (run dir, quant names, architecture, tokenizer, chat-template family, free disk)
+runs before any model is loaded. Output goes to a temp dir beside ``out`` that is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..io import atomic_write_json, check_output_free
+from . import verify as checks
+from .adapter import Run, load_base, load_run, load_tokenizer, load_tuned, model_card, write_adapter
+from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
+from .gguf_vocab import tokenizer_spec
+from .merge import merge_run
+from .modelfile import ollama_command, render_modelfile
+from .quantize import KQUANTS, quantize
+from .templates import FAMILY_NAMES, default_system_prompt, detect_family
+
+KINDS = ("adapter", "merged", "gguf")
+QUANTS = (*OUTTYPES, *KQUANTS)
+AUTO_VERIFY_LIMIT = 2 << 30  # verify by default when the export is under 2 GiB
+DISK_MARGIN = 1.2
+
+
+def export(
+    run_dir: str,
+    to: str,
+    out: str,
+    *,
+    quants: list[str] | None = None,
+    ollama: bool = False,
+    verify: bool | None = None,
+    force: bool = False,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Export a training run; returns the summary (also written to OUT/export.json)."""
+    started = time.time()
+    run = load_run(run_dir)
+    out_path = Path(out)
+    check_output_free(out_path, force)
+    quants = _quants(to, quants)
+    name = _model_name(name or run.name)
+    tokenizer = load_tokenizer(run.adapter_dir)
+    family = detect_family(tokenizer.chat_template)
+    if ollama:
+        _check_ollama(to, family)
+    if to == "gguf":
+        tokenizer_spec(run.adapter_dir)
+        if Path(run.base_model).is_dir():
+            read_hparams(Path(run.base_model))
+    n_params = count_params(run.base_model)
+    size = _export_bytes(run, to, quants, n_params)
+    _check_disk(out_path, size, n_params)
+    verify = size < AUTO_VERIFY_LIMIT if verify is None else verify
+
+    from ..io import atomic_dir
+
+    with atomic_dir(out_path, force) as tmp:
+        if to == "adapter":
+            summary, report = _adapter(run, tmp, verify)
+        elif to == "merged":
+            summary, report = _merged(run, tmp, verify)
+        else:
+            summary, report = _gguf(run, tmp, quants, name, verify, out_path.parent)
+        if ollama:
+            summary["ollama"] = _write_modelfile(tmp, out_path, summary["files"][0], family, run, tokenizer, name)
+        summary.update(
+            ok=report is None or report.ok,
+            kind=to,
+            out=str(out_path),
+            run=str(run.path),
+            base_model=run.base_model,
+            verified=report is not None,
+            seconds=round(time.time() - started, 1),
+        )
+        if report is not None:
+            summary["verification"] = report.to_dict()
+            summary["verification_table"] = report.table()
+            atomic_write_json(tmp / "verify.json", report.to_dict())
+        atomic_write_json(tmp / "export.json", {k: v for k, v in summary.items() if k != "verification_table"})
+    return summary
+
+
+# ---------------------------------------------------------------- preflight
+
+
+def _quants(to: str, quants: list[str] | None) -> list[str]:
+    if to not in KINDS:
+        raise UserError(f"--to must be one of {', '.join(KINDS)}", field="--to")
+    if to != "gguf":
+        if quants:
+            raise UserError("--quant applies to --to gguf only", field="--quant")
+        return []
+    if not quants:
+        from ..skill.recommendations import recommended
+
+        quants = [recommended("export.gguf_quantization")]
+    normalized = []
+    for quant in quants:
+        q = quant.lower()
+        if q not in QUANTS:
+            raise UserError(
+                f"quantization {quant!r} is not built in (choose {', '.join(QUANTS)}); llama.cpp's llama-quantize "
+                f"makes others from the f16 GGUF: llama-quantize MODEL-f16.gguf MODEL-{q}.gguf {q.upper()}",
+                field="--quant",
+            )
+        if q not in normalized:
+            normalized.append(q)
+    return normalized
+
+
+def _check_ollama(to: str, family) -> None:
+    if to != "gguf":
+        raise UserError("--ollama needs --to gguf (Ollama imports the GGUF file)", field="--ollama")
+    if family is None:
+        raise UserError(
+            f"the chat template is not one of the known families ({', '.join(FAMILY_NAMES)}), so no Ollama TEMPLATE "
+            "can be written for it; export without --ollama and write the Modelfile TEMPLATE by hand",
+            field="--ollama",
+        )
+
+
+def _model_name(name: str) -> str:
+    """A name Ollama accepts: lowercase letters, digits, '.', '_' and '-'."""
+    cleaned = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-.")
+    return cleaned or "model"
+
+
+def count_params(model_ref: str) -> int | None:
+    """Parameter count from the safetensors headers of a local model folder (None for a hub id)."""
+    folder = Path(model_ref)
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files:
+        return None
+    from safetensors import safe_open
+
+    total = 0
+    for file in files:
+        with safe_open(str(file), framework="pt") as fh:
+            total += sum(math.prod(fh.get_slice(key).get_shape()) for key in fh.keys())
+    return total
+
+
+def _export_bytes(run: Run, to: str, quants: list[str], n_params: int | None) -> int:
+    """Estimated bytes of the finished export (what --verify's automatic default looks at)."""
+    if to == "adapter":
+        return sum(f.stat().st_size for f in run.adapter_dir.iterdir() if f.is_file())
+    if n_params is None:
+        return AUTO_VERIFY_LIMIT  # unknown size: no automatic verification
+    if to == "merged":
+        return n_params * 2
+    return sum(estimate_bytes(n_params, q) for q in quants)
+
+
+def _check_disk(out: Path, export_bytes: int, n_params: int | None) -> None:
+    """Refuse early when the disk cannot hold the export and its temporary files (x1.2)."""
+    if n_params is None:
+        return
+    # the 16-bit merged copy (and an f16 GGUF for K-quants) exist while a GGUF export runs
+    need = int((export_bytes + n_params * 4) * DISK_MARGIN)
+    parent = out.parent if out.parent.exists() else Path.cwd()
+    free = shutil.disk_usage(parent).free
+    if free < need:
+        raise UserError(f"not enough free disk: the export needs about {need / 2**30:.1f} GiB, "
+                        f"{free / 2**30:.1f} GiB free", file=str(parent))
+
+
+# ---------------------------------------------------------------- the three kinds
+
+
+def _adapter(run: Run, tmp: Path, verify: bool):
+    files = write_adapter(run, tmp)
+    summary = {"files": files, "method": "PEFT adapter copied with its tokenizer and chat template"}
+    if not verify:
+        return summary, None
+    from peft import PeftModel
+
+    report = checks.Report(criteria=checks.criteria()[:1])
+    reference = load_tuned(run)
+    reloaded = PeftModel.from_pretrained(load_base(run), str(tmp)).eval()
+    sequences = _sample_ids(run, tmp)
+    report.checks.append(checks.check_reload("adapter", reference, reloaded, sequences))
+    return summary, report
+
+
+def _merged(run: Run, tmp: Path, verify: bool):
+    merged, method, dtype = merge_run(run, tmp)
+    files = sorted(p.name for p in tmp.iterdir())
+    summary = {"files": files, "method": method, "dtype": dtype}
+    if not verify:
+        return summary, None
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    report = checks.Report(criteria=checks.criteria()[:1])
+    reloaded = AutoModelForCausalLM.from_pretrained(str(tmp), dtype=torch.float32).eval()
+    sequences = _sample_ids(run, tmp)
+    report.checks.append(checks.check_reload("merged", merged, reloaded, sequences))
+    report.checks.append(checks.check_merge_drift(merged, load_tuned(run), sequences))
+    return summary, report
+
+
+def _sample_ids(run: Run, tokenizer_dir: Path) -> list[list[int]]:
+    """Token ids of the sample conversations, rendered by the exported tokenizer."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    conversations, _ = checks.sample_conversations(run)
+    return [
+        tokenizer(tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False),
+                  add_special_tokens=False)["input_ids"]
+        for c in conversations
+    ]
+
+
+def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_parent: Path):
+    """Merge into a temporary 16-bit folder, convert, quantize K-quants from an f16/bf16 GGUF, verify."""
+    notes = [_gguf_method_note(run)]
+    files, conversions = [], {}
+    work_parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".export-work.", dir=work_parent) as work:
+        merged_dir = Path(work) / "merged"
+        merged, _, dtype = merge_run(run, merged_dir)
+        wide = [q for q in quants if q in OUTTYPES]
+        for quant in wide:
+            path = tmp / f"{name}-{quant}.gguf"
+            conversions[quant] = _report_dict(convert(merged_dir, path, quant, name=name))
+            files.append(path.name)
+        kquants = [q for q in quants if q in KQUANTS]
+        if kquants:
+            source_type = "bf16" if dtype == "bfloat16" else "f16"
+            source = tmp / f"{name}-{source_type}.gguf"
+            if source_type not in wide:
+                source = Path(work) / f"{name}-{source_type}.gguf"
+                convert(merged_dir, source, source_type, name=name)
+            for quant in kquants:
+                path = tmp / f"{name}-{quant}.gguf"
+                conversions[quant] = {"tensor_types": quantize(source, path, quant), "from": source_type}
+                files.append(path.name)
+        files.sort(key=lambda f: quants.index(f.rsplit("-", 1)[1].removesuffix(".gguf")))
+        report = _verify_gguf(run, tmp, merged, quants, name) if verify else None
+    (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(files, conversions)), encoding="utf-8")
+    summary = {"files": files, "method": "built-in HF->GGUF converter (gguf package) + llama.cpp quantizer",
+               "merged_dtype": dtype, "conversions": conversions, "notes": notes}
+    return summary, report
+
+
+def _gguf_method_note(run: Run) -> str:
+    """Why the built-in converter ran instead of Unsloth's save_pretrained_gguf."""
+    import importlib.util
+
+    import torch
+
+    missing = [what for what, ok in (
+        ("the unsloth training backend", run.backend == "unsloth"),
+        ("CUDA", torch.cuda.is_available()),
+        ("unsloth", importlib.util.find_spec("unsloth") is not None),
+        ("a llama.cpp build (llama-quantize)", shutil.which("llama-quantize") is not None),
+    ) if not ok]
+    return ("GGUF written by the built-in converter; Unsloth's save_pretrained_gguf needs "
+            + ", ".join(missing) + " (missing here)") if missing else "GGUF written by the built-in converter"
+
+
+def _report_dict(report) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(report)
+    data["path"] = Path(data["path"]).name
+    return data
+
+
+def _gguf_card(files: list[str], conversions: dict[str, Any]) -> str:
+    lines = ["## Files", ""]
+    for file in files:
+        quant = file.rsplit("-", 1)[1].removesuffix(".gguf")
+        types = conversions[quant].get("types") or conversions[quant].get("tensor_types")
+        lines.append(f"- `{file}`: tensor types {json.dumps(types)}")
+    return "\n".join(lines)
+
+
+def _verify_gguf(run: Run, tmp: Path, merged, quants: list[str], name: str):
+    from ..evaluate.hf_engine import HFModel
+
+    report = checks.Report(criteria=checks.criteria()[1:])
+    conversations, task_api = checks.sample_conversations(run)
+    hf_model = HFModel(merged, load_tokenizer(run.adapter_dir), kind="merged", source="in-memory merge")
+    reference = checks.build_reference(hf_model, conversations, task_api=task_api,
+                                       trained=bool(run.info.get("steps")))
+    hf_rows = checks.hf_logit_rows(hf_model, reference)
+    for quant in quants:
+        report.checks += checks.gguf_checks(tmp / f"{name}-{quant}.gguf", quant, hf_model, reference, hf_rows)
+    return report
+
+
+def _write_modelfile(tmp: Path, out: Path, first_file: str, family, run: Run, tokenizer, name: str) -> dict:
+    """Modelfile beside the GGUF (FROM the first requested quant) and the `ollama create` command."""
+    system = run.system_prompt or default_system_prompt(
+        tokenizer.chat_template, family, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
+    (tmp / "Modelfile").write_text(render_modelfile(first_file, family, system), encoding="utf-8")
+    return {"modelfile": str(out / "Modelfile"), "family": family.name, "system": system,
+            "command": ollama_command(name, str(out / "Modelfile"))}

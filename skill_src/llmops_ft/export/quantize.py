@@ -1,0 +1,46 @@
+"""K-quants (q4_k_m, q5_k_m) through llama.cpp's own quantizer, as exposed by llama-cpp-python.
+
+llama.cpp picks a type per tensor (the "_m" mixes keep some tensors at higher precision) and falls back to a
+legacy type for tensors whose rows are not a multiple of 256 (the K-quant super-block); the resulting mix is
+read back from the file and reported.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import UserError
+
+KQUANTS = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q5_k_m": "LLAMA_FTYPE_MOSTLY_Q5_K_M"}
+
+
+def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> dict[str, int]:
+    """Quantize the f16/bf16 GGUF ``src`` into ``dst`` as ``quant``; return {tensor type: count} of the result."""
+    import ctypes
+
+    try:
+        import llama_cpp
+    except ImportError:
+        raise UserError(f"{quant} needs llama-cpp-python (pip install llama-cpp-python) for llama.cpp's quantizer",
+                        field="--quant") from None
+    if quant not in KQUANTS:
+        raise UserError(f"llama.cpp quantization {quant!r} is not offered; choose one of {', '.join(KQUANTS)}",
+                        field="--quant")
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, KQUANTS[quant])
+    params.nthread = threads or os.cpu_count() or 2
+    status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if status != 0 or not dst.is_file():
+        raise UserError(f"llama.cpp's quantizer failed ({status}) making {quant}", file=str(src))
+    return tensor_types(dst)
+
+
+def tensor_types(path: Path) -> dict[str, int]:
+    """How many tensors of each ggml type a GGUF holds."""
+    from gguf import GGUFReader
+
+    counts: dict[str, int] = {}
+    for tensor in GGUFReader(str(path)).tensors:
+        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
+    return dict(sorted(counts.items()))

@@ -1,0 +1,309 @@
+"""Prove an export behaves like the trained model before calling it done.
+
+- adapter / merged: reloaded from disk, max |logit difference| against the in-memory model <= 1e-3 (float32).
+- GGUF, in llama.cpp (what Ollama runs) and in transformers (`gguf_file=`): prompts are built from the GGUF's own
+  embedded chat template and must tokenize to exactly the ids the trained model saw; BOS must not be doubled;
+  the end-of-turn token must end generation. f16/bf16/f32: the greedy continuation equals the HF model's. q8_0:
+  top-1 agreement >= 95% of positions (teacher-forced on the HF continuation). K-quants: load and answer; on a
+  trained Task API run, answer with valid JSON wherever the 16-bit model does (at most one prompt less).
+
+Each criterion is a Check (required or informational) in a report written as JSON and a short text table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+LOGIT_TOL = 1e-3
+TOP1_MIN = 0.95
+GREEDY_TOKENS = 32
+TASK_API_TOKENS = 96
+# Prompts for runs whose data holds no chat rows to sample from.
+SAMPLE_PROMPTS = (
+    "Create a task to pay the rent by 2025-03-01 with high priority.",
+    "What is the capital of France?",
+    "Write one sentence about autumn.",
+    "List my open tasks in project apollo.",
+    "Translate to French: good morning, how are you?",
+    "Give me three tips for sleeping well.",
+    "Explain what a LoRA adapter is in one sentence.",
+    "Sum 17 and 25, then explain the steps.",
+)
+SAMPLE_SIZE = 8
+
+
+@dataclass
+class Check:
+    """One verification result; ``required=False`` checks are reported but do not fail the export."""
+
+    export: str
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """All checks of one export."""
+
+    checks: list[Check] = field(default_factory=list)
+    criteria: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every required check passed."""
+        return all(c.ok for c in self.checks if c.required)
+
+    def failures(self) -> list[Check]:
+        """The required checks that failed."""
+        return [c for c in self.checks if c.required and not c.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"ok": self.ok, "criteria": self.criteria, "checks": [asdict(c) for c in self.checks]}
+
+    def table(self) -> str:
+        """A short aligned text table: export, check, result, detail."""
+        rows = [("export", "check", "result", "detail")]
+        for c in self.checks:
+            result = ("ok" if c.ok else "FAIL") if c.required else ("info" if c.ok else "info!")
+            rows.append((c.export, c.name, result, c.detail))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        return "\n".join(
+            "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows
+        )
+
+
+# ---------------------------------------------------------------- sample prompts
+
+
+def sample_conversations(run) -> tuple[list[list[dict[str, str]]], bool]:
+    """Up to SAMPLE_SIZE prompts from the run's own data (val, else train), and whether it is Task API data."""
+    from ..evaluate.rows import is_task_api, read_examples
+
+    dataset = run.info.get("dataset") or {}
+    for key in ("val", "train"):
+        path = dataset.get(key)
+        if path and Path(path).is_file():
+            examples, _ = read_examples(path, limit=SAMPLE_SIZE)
+            if examples:
+                return [e.prompt for e in examples], is_task_api([e.target for e in examples])
+    system = [{"role": "system", "content": run.system_prompt}] if run.system_prompt else []
+    return [system + [{"role": "user", "content": p}] for p in SAMPLE_PROMPTS[:SAMPLE_SIZE]], False
+
+
+# ---------------------------------------------------------------- adapter / merged
+
+
+def max_logit_diff(model_a, model_b, sequences: list[list[int]]) -> float:
+    """Largest |logit difference| between two HF models over all positions of ``sequences`` (float32)."""
+    import torch
+
+    worst = 0.0
+    with torch.no_grad():
+        for ids in sequences:
+            batch = torch.tensor([ids])
+            a = model_a(batch).logits.float()
+            b = model_b(batch).logits.float()
+            worst = max(worst, (a - b).abs().max().item())
+    return worst
+
+
+def check_reload(export: str, reference, reloaded, sequences: list[list[int]]) -> Check:
+    """Reloaded-from-disk model vs the in-memory one: max |Δlogit| <= LOGIT_TOL."""
+    diff = max_logit_diff(reference, reloaded, sequences)
+    return Check(export, "reload matches in-memory model", diff <= LOGIT_TOL,
+                 f"max |dlogit| {diff:.2e} (limit {LOGIT_TOL:.0e}) over {len(sequences)} prompts",
+                 values={"max_abs_logit_diff": diff})
+
+
+def check_merge_drift(merged, tuned, sequences: list[list[int]]) -> Check:
+    """How far rounding the merged weights to 16 bits moves the logits of the float32 adapter model (info)."""
+    import torch
+
+    diffs, agree, total = [], 0, 0
+    with torch.no_grad():
+        for ids in sequences:
+            a = merged(torch.tensor([ids])).logits[0].float()
+            b = tuned(torch.tensor([ids])).logits[0].float()
+            diffs.append((a - b).abs().max().item())
+            agree += int((a.argmax(-1) == b.argmax(-1)).sum())
+            total += len(ids)
+    return Check("merged", "16-bit merge vs float32 adapter", True,
+                 f"max |dlogit| {max(diffs):.2e}, top-1 agreement {agree / total:.1%} of {total} positions",
+                 required=False, values={"max_abs_logit_diff": max(diffs), "top1_agreement": agree / total})
+
+
+# ---------------------------------------------------------------- GGUF
+
+
+@dataclass
+class Reference:
+    """What the 16-bit HF model does on the sample prompts: ids, greedy continuations, logits."""
+
+    conversations: list[list[dict[str, str]]]
+    prompts: list[list[int]]
+    continuations: list[tuple[list[int], bool]]
+    texts: list[str]
+    end_ids: list[int]
+    task_api: bool
+    trained: bool
+
+    def sequences(self) -> list[list[int]]:
+        """prompt + the first GREEDY_TOKENS continuation tokens of each sample."""
+        return [p + c[:GREEDY_TOKENS] for p, (c, _) in zip(self.prompts, self.continuations)]
+
+
+def build_reference(hf_model, conversations, *, task_api: bool, trained: bool) -> Reference:
+    """Run the HF model (an evaluate.hf_engine.HFModel) once; every GGUF is compared with this."""
+    prompts = [hf_model.prompt_ids(c) for c in conversations]
+    new_tokens = TASK_API_TOKENS if task_api else GREEDY_TOKENS
+    continuations = hf_model.generate_ids(prompts, new_tokens)
+    texts = [hf_model.decode(ids) for ids, _ in continuations]
+    return Reference(conversations, prompts, continuations, texts, hf_model.end_ids, task_api, trained)
+
+
+def hf_logit_rows(hf_model, ref: Reference) -> list:
+    """The HF model's logits at the continuation positions of each sample (compared with every GGUF)."""
+    return [hf_model.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences())]
+
+
+def _agreement(rows_a, rows_b) -> tuple[float, int, float]:
+    """(top-1 agreement, positions, max |Δlogit|) between two lists of logit matrices."""
+    import numpy as np
+
+    agree = total = 0
+    worst = 0.0
+    for a, b in zip(rows_a, rows_b):
+        agree += int((a.argmax(-1) == b.argmax(-1)).sum())
+        total += len(a)
+        worst = max(worst, float(np.abs(a - b).max()))
+    return agree / max(total, 1), total, worst
+
+
+def gguf_checks(path: Path, quant: str, hf_model, ref: Reference, hf_rows) -> list[Check]:
+    """Every check of one GGUF file, in llama.cpp then in transformers."""
+    from ..errors import UserError
+    from ..evaluate.llama_engine import LlamaCppModel
+
+    label = f"gguf {quant}"
+    try:
+        llm = LlamaCppModel(path, n_ctx=4096, logits_all=True)
+    except UserError as exc:
+        return [Check(label, "loads in llama.cpp", False, str(exc))]
+    try:
+        checks = [Check(label, "loads in llama.cpp", True, f"{path.name}, {path.stat().st_size / 2**20:.1f} MiB")]
+        checks += _template_checks(label, llm, hf_model, ref)
+        if all(c.ok for c in checks):
+            checks += _behaviour_checks(label, quant, llm, ref, hf_rows)
+    finally:
+        llm.close()
+    checks.append(_transformers_check(label, quant, path, ref, hf_rows))
+    return checks
+
+
+def _template_checks(label: str, llm, hf_model, ref: Reference) -> list[Check]:
+    """Embedded chat template present, renders to the trained ids, single BOS, end-of-turn ends generation."""
+    if not llm.chat_template:
+        return [Check(label, "chat template embedded", False,
+                      "GGUF has no tokenizer.chat_template: Ollama and llama.cpp would prompt it wrongly")]
+    checks = [Check(label, "chat template embedded", True, f"{len(llm.chat_template)} chars")]
+    mismatches = []
+    for i, (conversation, expected) in enumerate(zip(ref.conversations, ref.prompts)):
+        got = llm.prompt_ids(conversation)
+        if got != expected:
+            at = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+            mismatches.append(f"prompt {i}: {len(got)} vs {len(expected)} ids, first difference at {at}")
+    checks.append(Check(
+        label, "prompt from GGUF template = trained ids", not mismatches,
+        "; ".join(mismatches[:2]) or f"{len(ref.prompts)}/{len(ref.prompts)} prompts identical",
+        values={"mismatches": mismatches},
+    ))
+    # Without the template's own BOS (Ollama's templates never write it), does the runtime add a second one?
+    from .templates import render
+
+    structural = render(llm.chat_template, ref.conversations[0], bos_token="", eos_token=llm.eos_text)
+    ids = llm.tokenize(structural)
+    doubled = len(ids) > 1 and ids[0] == ids[1] == llm.bos_id
+    checks.append(Check(label, "BOS not doubled", not doubled,
+                        f"add_bos_token={llm.add_bos}, prompt starts {ids[:2]}, bos id {llm.bos_id}"))
+    not_eog = [t for t in ref.end_ids if not llm.is_end(t)]
+    checks.append(Check(label, "end-of-turn ends generation", not not_eog,
+                        f"end ids {ref.end_ids}" + (f"; llama.cpp does not stop at {not_eog}" if not_eog else "")))
+    return checks
+
+
+def _behaviour_checks(label: str, quant: str, llm, ref: Reference, hf_rows) -> list[Check]:
+    """Greedy continuation equality, teacher-forced top-1 agreement, Task API JSON validity."""
+    wide = quant in ("f32", "f16", "bf16")
+    outs = llm.generate_ids(ref.prompts, TASK_API_TOKENS if ref.task_api else GREEDY_TOKENS)
+    same = sum(_same_start(a, b) for a, b in zip(outs, ref.continuations))
+    n = len(ref.prompts)
+    checks = [Check(label, f"greedy {GREEDY_TOKENS} tokens = HF", same == n,
+                    f"{same}/{n} continuations identical", required=wide, values={"identical": same, "n": n})]
+    rows = [llm.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences())]
+    agreement, positions, worst = _agreement(rows, hf_rows)
+    checks.append(Check(label, "top-1 agreement (llama.cpp)", agreement >= TOP1_MIN,
+                        f"{agreement:.1%} of {positions} positions (limit {TOP1_MIN:.0%}), max |dlogit| {worst:.3f}",
+                        required=quant == "q8_0", values={"top1_agreement": agreement, "max_abs_logit_diff": worst}))
+    if ref.task_api and ref.trained and quant not in ("q8_0",) and not wide:
+        checks.append(_json_check(label, llm, outs, ref))
+    return checks
+
+
+def _same_start(got: tuple[list[int], bool], want: tuple[list[int], bool]) -> bool:
+    """The first GREEDY_TOKENS tokens agree, and a continuation that ended before them ended in both."""
+    a, b = got[0], want[0]
+    return a[:GREEDY_TOKENS] == b[:GREEDY_TOKENS] and (min(len(a), len(b)) >= GREEDY_TOKENS or len(a) == len(b))
+
+
+def _json_check(label: str, llm, outs, ref: Reference) -> Check:
+    from ..taskapi.score import parse_call
+
+    ours = sum(parse_call(llm.decode(ids)) is not None for ids, _ in outs)
+    theirs = sum(parse_call(t) is not None for t in ref.texts)
+    return Check(label, "Task API answers are valid JSON", ours >= theirs - 1,
+                 f"{ours}/{len(outs)} valid JSON (16-bit model: {theirs}; at most one fewer allowed)",
+                 values={"valid_json": ours, "reference_valid_json": theirs})
+
+
+def _transformers_check(label: str, quant: str, path: Path, ref: Reference, hf_rows) -> Check:
+    """The GGUF read back by transformers' own GGUF loader (an independent reader of our tensors)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
+    except Exception as exc:  # noqa: BLE001 - any loader failure is a verification result, not a crash
+        return Check(label, "loads in transformers", False, f"{type(exc).__name__}: {str(exc)[:200]}",
+                     required=quant in ("f32", "f16", "bf16", "q8_0"))
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for prompt, seq in zip(ref.prompts, ref.sequences()):
+            rows.append(model(torch.tensor([seq])).logits[0, len(prompt) - 1 :].float().numpy())
+    agreement, positions, worst = _agreement(rows, hf_rows)
+    limit = 1.0 if quant in ("f32", "f16") else TOP1_MIN
+    return Check(label, "transformers top-1 agreement", agreement >= limit,
+                 f"{agreement:.1%} of {positions} positions (limit {limit:.0%}), max |dlogit| {worst:.2e}",
+                 required=quant in ("f32", "f16", "bf16", "q8_0"),
+                 values={"top1_agreement": agreement, "max_abs_logit_diff": worst})
+
+
+def criteria() -> list[str]:
+    """The pass criteria, spelled out for the report."""
+    return [
+        f"adapter, merged: reloaded from disk, max |dlogit| vs the in-memory model <= {LOGIT_TOL:g} (float32)",
+        "gguf (all): loads in llama.cpp; embedded chat template present and renders the sample conversations to "
+        "exactly the token ids of the trained tokenizer; BOS not doubled; every end-of-turn id ends generation",
+        f"gguf f32/f16/bf16: llama.cpp greedy first {GREEDY_TOKENS} tokens equal the HF model's on every sample; "
+        "transformers' GGUF loader gives the same top-1 token at every position (f32/f16) / >= 95% (bf16)",
+        f"gguf q8_0: top-1 agreement >= {TOP1_MIN:.0%} of positions in llama.cpp and in transformers "
+        "(teacher-forced on the HF greedy continuation)",
+        "gguf q4_k_m/q5_k_m: loads and answers; agreement reported; on a trained Task API run the answers are "
+        "valid JSON wherever the 16-bit model's are (at most one fewer)",
+    ]
