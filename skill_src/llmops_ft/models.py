@@ -113,6 +113,9 @@ def build_tiny_llama(out_dir: str | os.PathLike, *, hidden: int = 64, layers: in
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
+        # With the usual 0.02 init, the tied embeddings are so small that no LoRA update can move the logits
+        # far from uniform (loss stays near ln(vocab)); a wider init lets a few LoRA steps show a falling loss.
+        initializer_range=0.2,
     )
     model = LlamaForCausalLM(config)
     with atomic_dir(out, force=True) as tmp:

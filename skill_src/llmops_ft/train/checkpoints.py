@@ -7,6 +7,7 @@ complete, so a run killed mid-save (kill -9, a lost Colab session) resumes from 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -75,6 +76,8 @@ def publish(staged: Path, checkpoints_dir: Path, keep: int | None) -> Path:
     if final.exists():  # the same step saved twice (a signal at a save step): the newer copy wins
         shutil.rmtree(final)
     os.replace(staged, final)
+    with contextlib.suppress(OSError):  # only when empty: another rank's part may still be on its way
+        staged.parent.rmdir()
     if keep is not None:
         for old in complete_checkpoints(checkpoints_dir)[:-keep]:
             shutil.rmtree(old, ignore_errors=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from typing import Any
 
 HELP = """Fine-tune a LoRA adapter as a run config says (Unsloth when it imports, else transformers + peft + trl).
@@ -44,7 +46,9 @@ def run(args: argparse.Namespace) -> Any:
     from . import train
 
     config = load_config(args.config, args.overrides)
-    summary = train(config, resume=args.resume, dry_run=args.dry_run, force=args.force)
+    # With --json, stdout carries one JSON object: progress (ours, Unsloth's banner, the trainer's) goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        summary = train(config, resume=args.resume, dry_run=args.dry_run, force=args.force)
     return Result(data=summary, text=render(summary), exit_code=summary.get("exit_code", 0))
 
 
@@ -64,6 +68,8 @@ def render(summary: dict[str, Any]) -> str:
         lines += [f"  note: {note}" for note in summary["notes"]]
         lines.append("  label check: every row has trainable assistant tokens")
         return "\n".join(lines)
+    if summary.get("rank", 0) != 0:
+        return ""  # under torchrun only rank 0 reports
     if summary.get("stopped_by"):
         return f"stopped by {summary['stopped_by']} at step {summary['steps']}; resume with --resume auto"
     return f"trained {summary['steps']} steps; run dir: {summary['output_dir']}"

@@ -199,7 +199,8 @@ def response_markers(tokenizer: Any) -> tuple[str, str]:
     Rendered from the template itself with a two-exchange chat: what sits between the first answer and the
     second question is "end of turn + user header"; between the second question and answer it is "end of turn +
     assistant header". The end of turn is what follows the last answer. E.g. ChatML (SmolLM2):
-    ``<|im_start|>user\\n`` and ``<|im_start|>assistant\\n``; Llama 3: ``<|start_header_id|>user<|end_header_id|>\\n\\n``.
+    ``<|im_start|>user\\n`` and ``<|im_start|>assistant\\n``;
+    Llama 3: ``<|start_header_id|>user<|end_header_id|>\\n\\n``.
     """
     marks = ["\u2063Q1\u2063", "\u2063A1\u2063", "\u2063Q2\u2063", "\u2063A2\u2063"]
     chat = [{"role": role, "content": mark} for role, mark in zip(["user", "assistant"] * 2, marks, strict=True)]

@@ -68,9 +68,9 @@ def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dic
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.last_time = time.perf_counter()
-            self.last_tokens = self._tokens()
+            self.last_tokens = self.tokens_all_ranks()
 
-        def _tokens(self) -> int:
+        def tokens_all_ranks(self) -> int:
             local = self.trainer.tokens_seen if self.trainer is not None else 0
             if env.world_size == 1:
                 return local
@@ -86,7 +86,7 @@ def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dic
             logs = logs or {}
             if "loss" not in logs and "eval_loss" not in logs:
                 return  # the end-of-training summary goes to run.json instead
-            now, tokens = time.perf_counter(), self._tokens()
+            now, tokens = time.perf_counter(), self.tokens_all_ranks()
             elapsed = max(now - self.last_time, 1e-9)
             tokens_per_s = (tokens - self.last_tokens) / elapsed
             self.last_time, self.last_tokens = now, tokens

@@ -34,24 +34,19 @@ def say(env: Environment | None, message: str) -> None:
 
 
 def preflight(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(gpu, precision, plan) before anything is loaded; UserError when the plan says it will not fit."""
-    from ..config import gpu_info, resolve_precision
+    """(hardware, precision, plan) before anything is loaded; UserError when the plan says it will not fit."""
+    from ..config import gpu_info
     from ..plan import make_plan
 
-    gpu = gpu_info(config["hardware"])
-    precision = resolve_precision(config, gpu)
-    plan = make_plan(config, gpu=gpu["name"] if gpu["name"] in _known_gpus() else "auto")
-    if plan.get("verdict") == "will OOM":
-        raise UserError(f"the plan says this will run out of memory on {gpu['label']}: "
-                        f"{plan.get('advice') or 'lower batch_size or max_seq_length, or use load_in_4bit'} "
-                        "(scripts/plan.py --config ... shows the breakdown)", field="training")
-    return gpu, precision, plan
-
-
-def _known_gpus() -> tuple[str, ...]:
-    from ..config import GPUS
-
-    return tuple(GPUS)
+    plan = make_plan(config)
+    if plan["verdict"] == "oom":
+        memory = plan["hardware"]
+        advice = "; ".join(note for note in plan["notes"] if note.startswith(("lower", "turn on", "set", "use")))
+        raise UserError(
+            f"the plan estimates {plan['memory_gib']['total']:.1f} GiB against {memory['memory_gib']} GiB of "
+            f"{memory['label']} {memory['kind']}: this will run out of memory. {advice} "
+            "(scripts/plan.py --config ... shows the breakdown)", field="training")
+    return gpu_info(config["hardware"]), plan["precision"], plan
 
 
 def prepare_run_dir(run_dir: Path, resume: str, force: bool, env: Environment, dry_run: bool = False
@@ -101,11 +96,14 @@ def unsloth_refine(tokenizer: Any) -> Any:
     def refine(examples: list[Example]) -> None:
         if not examples:
             return
+        before = sum(e.trainable for e in examples)
         out = mask({"input_ids": [e.input_ids for e in examples], "labels": [e.labels for e in examples]})
         for example, labels in zip(examples, out["labels"], strict=True):
             example.labels = list(labels)
+        refine.removed = before - sum(e.trainable for e in examples)  # type: ignore[attr-defined]
 
     refine.markers = (instruction, response)  # type: ignore[attr-defined]
+    refine.removed = 0  # type: ignore[attr-defined]
     return refine
 
 
@@ -158,7 +156,7 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
         "base_model": config["model"]["name"],
         "precision": precision,
         "hardware": gpu["name"],
-        "plan": {k: plan[k] for k in ("verdict", "peak_gib", "budget_gib") if k in plan},
+        "plan": {"verdict": plan["verdict"], "usage": plan["usage"], "total_gib": plan["memory_gib"]["total"]},
         "rows": len(data.train),
         "val_rows": len(data.val),
         "tokens": data.tokens,
@@ -168,7 +166,9 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
         "notes": notes,
     }
     if refine is not None:
+        # Unsloth's spans narrow prep's labels; on a template both read the same way this removes nothing.
         summary["response_markers"] = list(refine.markers)
+        summary["labels_removed_by_unsloth_markers"] = refine.removed
     if dry_run:
         summary["dry_run"] = True
         return summary
@@ -223,8 +223,9 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
         say(env, f"stopped by {name} at step {steps}; checkpoint {saved}; continue with --resume auto")
         return summary
 
-    tokens = metrics._tokens()
+    tokens = metrics.tokens_all_ranks()
     save_adapter(trainer, run_dir, env)
+    summary.update(steps=steps, rank=env.rank)
     if not env.is_main:
         return summary
     rows = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
