@@ -3,17 +3,15 @@ against a local HTTP server that misbehaves the ways the real one can (500, time
 
 from __future__ import annotations
 
-import http.server
 import shutil
 import subprocess
 import sys
-import threading
-import time
 
 import pytest
 from llmops_ft.cli import main
 from llmops_ft.docs.drift import diff_facts, drift_rows, drift_table
 from llmops_ft.docs.facts import load_facts, load_manifest
+from llmops_ft.docs.faultserver import faulty_docs_server
 from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
 from llmops_ft.docs.sync import fetch_online
 from llmops_ft.skill.recommendations import load_recommendations
@@ -131,65 +129,10 @@ def test_bad_sources_exit_2_and_leave_the_cache(docs, tmp_path, committed_cache,
 # --- online -----------------------------------------------------------------------------------------------------
 
 
-class _DocsHandler(http.server.BaseHTTPRequestHandler):
-    """Serves ``<path>.md`` from the mirror; ``behaviour`` maps a page path to how it misbehaves."""
-
-    root = None
-    behaviour: dict[str, str] = {}
-    hits: dict[str, int] = {}
-
-    def log_message(self, *args):  # keep pytest output clean
-        pass
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        path = self.path.lstrip("/")
-        self.hits[path] = self.hits.get(path, 0) + 1
-        mode = self.behaviour.get(path, "ok")
-        if mode == "500" or (mode == "500-once" and self.hits[path] == 1):
-            self.send_error(500)
-            return
-        if mode == "sleep":
-            time.sleep(1.0)
-        if mode == "redirect-off":
-            self.send_response(302)
-            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/{path}")
-            self.end_headers()
-            return
-        target = self.root / path.removeprefix("docs/")
-        if not target.is_file():
-            self.send_error(404)
-            return
-        body = target.read_bytes()
-        if mode.startswith("huge"):
-            body = body * 40
-        if mode == "html":
-            body = b"<!DOCTYPE html><html><body>Sign in</body></html>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/markdown; charset=utf-8")
-        if mode != "huge-unsized":  # HTTP/1.0: the body then ends when the server closes the connection
-            self.send_header("Content-Length", str(len(body) * 2 if mode == "truncate" else len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):  # the client hanging up on "sleep" is the point
-        pass
-
-
 @pytest.fixture
 def server(docs):
-    _DocsHandler.root = docs
-    _DocsHandler.behaviour = {}
-    _DocsHandler.hits = {}
-    httpd = _QuietServer(("127.0.0.1", 0), _DocsHandler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield httpd, f"http://127.0.0.1:{httpd.server_address[1]}/docs/"
-    httpd.shutdown()
-    httpd.server_close()
+    with faulty_docs_server(docs) as handler:
+        yield handler, handler.base_url
 
 
 def _online(base, cache, *extra):
@@ -198,15 +141,15 @@ def _online(base, cache, *extra):
 
 
 def test_online_fetch_fills_the_cache(server, docs, tmp_path, capsys):
-    _httpd, base = server
-    _DocsHandler.behaviour = {"docs/" + PAGES_BY_KEY["chat-templates"].filename: "500-once"}  # retried
+    _handler, base = server
+    _handler.behaviour = {"docs/" + PAGES_BY_KEY["chat-templates"].filename: "500-once"}  # retried
     cache = tmp_path / "cache"
     assert _online(base, cache) == 3
     assert load_manifest(cache)["source"] == "online"
     from llmops_ft.docs.sync import facts_from_mirror
 
     assert load_facts(cache) == facts_from_mirror(docs)
-    assert _DocsHandler.hits["docs/" + PAGES_BY_KEY["chat-templates"].filename] == 2
+    assert _handler.hits["docs/" + PAGES_BY_KEY["chat-templates"].filename] == 2
 
 
 @pytest.mark.parametrize(
@@ -222,9 +165,9 @@ def test_online_fetch_fills_the_cache(server, docs, tmp_path, capsys):
     ],
 )
 def test_online_failure_names_the_page_and_keeps_the_cache(server, committed_cache, capsys, mode, reason):
-    _httpd, base = server
+    _handler, base = server
     page = PAGES_BY_KEY["lora-hyperparameters"]
-    _DocsHandler.behaviour = {"docs/" + page.filename: mode}
+    _handler.behaviour = {"docs/" + page.filename: mode}
     before = _tree(committed_cache)
     assert _online(base, committed_cache, "--max-bytes", "300000") == 2
     err = capsys.readouterr().err
@@ -242,8 +185,8 @@ def test_online_refuses_other_hosts_without_connecting(committed_cache, capsys, 
 
 
 def test_fetch_backs_off_exponentially(server):
-    _httpd, base = server
-    _DocsHandler.behaviour = {"docs/" + page.filename: "500" for page in PAGES[:1]}
+    _handler, base = server
+    _handler.behaviour = {"docs/" + page.filename: "500" for page in PAGES[:1]}
     slept = []
     with pytest.raises(Exception, match="HTTP 500, 4 tries"):
         fetch_online(base, timeout=1, retries=3, backoff=0.5, sleep=slept.append)

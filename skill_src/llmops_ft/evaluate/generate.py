@@ -54,7 +54,9 @@ def gguf_file(ref: str) -> Path:
     return files[0]
 
 
-def open_model(ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 2048):
+def open_model(
+    ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 2048, logits_all: bool = False
+):
     """Load ``ref`` for generation; returns an HFModel or a LlamaCppModel (both: prompt_ids, generate_ids, decode).
 
     A run dir / adapter is merged into its base in float32 in memory: the same function as the PEFT model, and
@@ -64,7 +66,7 @@ def open_model(ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx:
     if kind == "gguf":
         from .llama_engine import LlamaCppModel
 
-        return LlamaCppModel(gguf_file(ref), n_ctx=n_ctx)
+        return LlamaCppModel(gguf_file(ref), n_ctx=n_ctx, logits_all=logits_all)
     from ..export.adapter import Run, load_run, load_tokenizer, load_tuned
     from ..models import resolve_model
     from .hf_engine import HFModel
@@ -83,11 +85,21 @@ def open_model(ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx:
     return HFModel(model, load_tokenizer(folder), kind=kind, source=ref, batch_size=batch_size)
 
 
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 def generate(model, conversations: list[list[dict[str, str]]], max_new_tokens: int = 64) -> list[Generation]:
     """Greedy answers to each conversation (prompt = the conversation + the assistant generation prompt)."""
     prompts = [model.prompt_ids(conversation) for conversation in conversations]
     outputs = model.generate_ids(prompts, max_new_tokens)
     return [
         Generation(model.decode(ids), ids, stopped, len(prompt))
-        for prompt, (ids, stopped) in zip(prompts, outputs)
+        for prompt, (ids, stopped) in zip(prompts, outputs, strict=True)
     ]

@@ -28,13 +28,23 @@ class HFModel:
         self.end_ids = end_token_ids(tokenizer)
         self.chat_template = tokenizer.chat_template
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The prompt text from the tokenizer's chat template."""
-        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=add_generation_prompt, tokenize=False
+        )
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of rendered chat text (the template writes any special tokens itself)."""
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def text_ids(self, text: str) -> list[int]:
+        """Token ids of plain text, with the special tokens the tokenizer adds (as training did)."""
+        return self.tokenizer(text)["input_ids"]
 
     def prompt_ids(self, messages: list[dict[str, str]]) -> list[int]:
         """Token ids of a conversation's generation prompt, as training tokenized conversations."""
-        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+        return self.tokenize(self.render(messages))
 
     def generate_ids(self, prompts: list[list[int]], max_new_tokens: int) -> list[tuple[list[int], bool]]:
         """Greedy continuations of token-id prompts: (new ids without the end token, stopped at an end token)."""

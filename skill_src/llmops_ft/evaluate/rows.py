@@ -15,8 +15,8 @@ class Example:
     """One evaluation example."""
 
     line: int
-    prompt: list[dict[str, str]]
-    target: str | None  # None: the row ends with a user turn (nothing to compare against)
+    prompt: list[dict[str, str]]  # empty for a plain-text row
+    target: str | None  # the last assistant turn (or the text); None when the row ends with a user turn
 
 
 def split_row(row: dict[str, Any]) -> tuple[list[dict[str, str]], str | None]:
@@ -44,8 +44,11 @@ def read_examples(path: str | Path, limit: int | None = None) -> tuple[list[Exam
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"not valid JSON ({exc.msg})", file=str(path), line=number) from None
+            if isinstance(row, dict) and isinstance(row.get("text"), str) and "messages" not in row:
+                examples.append(Example(number, [], row["text"]))
+                continue
             if not isinstance(row, dict) or not isinstance(row.get("messages"), list):
-                skipped.append(f"{path.name}:{number}: no messages list")
+                skipped.append(f"{path.name}:{number}: neither a messages list nor a text field")
                 continue
             prompt, target = split_row(row)
             if not any(m.get("role") == "user" for m in prompt):

@@ -128,6 +128,8 @@ def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
+    # transformers 5 ignores this for BPE tokenizers (and warns on every load); say what actually happens
+    tokenizer.clean_up_tokenization_spaces = False
     if not tokenizer.chat_template:
         raise UserError("tokenizer has no chat template; save it with the adapter", file=str(path))
     return tokenizer

@@ -270,7 +270,9 @@ def _write_header(writer, hp: Hparams, name: str, outtype: str) -> None:
         writer.add_rope_scaling_factor(float(hp.rope["factor"]))
 
 
-def convert(model_dir: str | Path, out_path: str | Path, outtype: str = "f16", name: str | None = None) -> ConvertReport:
+def convert(
+    model_dir: str | Path, out_path: str | Path, outtype: str = "f16", name: str | None = None
+) -> ConvertReport:
     """Convert the HF model folder ``model_dir`` to a GGUF file at ``out_path``."""
     import gguf
     import numpy as np

@@ -246,7 +246,8 @@ def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_
                 conversions[quant] = {"tensor_types": quantize(source, path, quant), "from": source_type}
                 files.append(path.name)
         files.sort(key=lambda f: quants.index(f.rsplit("-", 1)[1].removesuffix(".gguf")))
-        report = _verify_gguf(run, tmp, merged, quants, name) if verify else None
+        files_by_quant = {q: tmp / f"{name}-{q}.gguf" for q in quants}
+        report = checks.verify_ggufs(run, merged, files_by_quant) if verify else None
     (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(files, conversions)), encoding="utf-8")
     summary = {"files": files, "method": "built-in HF->GGUF converter (gguf package) + llama.cpp quantizer",
                "merged_dtype": dtype, "conversions": conversions, "notes": notes}
@@ -284,20 +285,6 @@ def _gguf_card(files: list[str], conversions: dict[str, Any]) -> str:
         types = conversions[quant].get("types") or conversions[quant].get("tensor_types")
         lines.append(f"- `{file}`: tensor types {json.dumps(types)}")
     return "\n".join(lines)
-
-
-def _verify_gguf(run: Run, tmp: Path, merged, quants: list[str], name: str):
-    from ..evaluate.hf_engine import HFModel
-
-    report = checks.Report(criteria=checks.criteria()[1:])
-    conversations, task_api = checks.sample_conversations(run)
-    hf_model = HFModel(merged, load_tokenizer(run.adapter_dir), kind="merged", source="in-memory merge")
-    reference = checks.build_reference(hf_model, conversations, task_api=task_api,
-                                       trained=bool(run.info.get("steps")))
-    hf_rows = checks.hf_logit_rows(hf_model, reference)
-    for quant in quants:
-        report.checks += checks.gguf_checks(tmp / f"{name}-{quant}.gguf", quant, hf_model, reference, hf_rows)
-    return report
 
 
 def _write_modelfile(tmp: Path, out: Path, first_file: str, family, run: Run, tokenizer, name: str) -> dict:

@@ -155,7 +155,7 @@ class Reference:
 
     def sequences(self) -> list[list[int]]:
         """prompt + the first GREEDY_TOKENS continuation tokens of each sample."""
-        return [p + c[:GREEDY_TOKENS] for p, (c, _) in zip(self.prompts, self.continuations)]
+        return [p + c[:GREEDY_TOKENS] for p, (c, _) in zip(self.prompts, self.continuations, strict=True)]
 
 
 def build_reference(hf_model, conversations, *, task_api: bool, trained: bool) -> Reference:
@@ -169,7 +169,7 @@ def build_reference(hf_model, conversations, *, task_api: bool, trained: bool) -
 
 def hf_logit_rows(hf_model, ref: Reference) -> list:
     """The HF model's logits at the continuation positions of each sample (compared with every GGUF)."""
-    return [hf_model.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences())]
+    return [hf_model.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences(), strict=True)]
 
 
 def _agreement(rows_a, rows_b) -> tuple[float, int, float]:
@@ -178,7 +178,7 @@ def _agreement(rows_a, rows_b) -> tuple[float, int, float]:
 
     agree = total = 0
     worst = 0.0
-    for a, b in zip(rows_a, rows_b):
+    for a, b in zip(rows_a, rows_b, strict=True):
         agree += int((a.argmax(-1) == b.argmax(-1)).sum())
         total += len(a)
         worst = max(worst, float(np.abs(a - b).max()))
@@ -208,15 +208,16 @@ def gguf_checks(path: Path, quant: str, hf_model, ref: Reference, hf_rows) -> li
 
 def _template_checks(label: str, llm, hf_model, ref: Reference) -> list[Check]:
     """Embedded chat template present, renders to the trained ids, single BOS, end-of-turn ends generation."""
+    from ..evaluate.generate import common_prefix
     if not llm.chat_template:
         return [Check(label, "chat template embedded", False,
                       "GGUF has no tokenizer.chat_template: Ollama and llama.cpp would prompt it wrongly")]
     checks = [Check(label, "chat template embedded", True, f"{len(llm.chat_template)} chars")]
     mismatches = []
-    for i, (conversation, expected) in enumerate(zip(ref.conversations, ref.prompts)):
+    for i, (conversation, expected) in enumerate(zip(ref.conversations, ref.prompts, strict=True)):
         got = llm.prompt_ids(conversation)
         if got != expected:
-            at = next((k for k, (a, b) in enumerate(zip(got, expected)) if a != b), min(len(got), len(expected)))
+            at = common_prefix(got, expected)
             mismatches.append(f"prompt {i}: {len(got)} vs {len(expected)} ids, first difference at {at}")
     checks.append(Check(
         label, "prompt from GGUF template = trained ids", not mismatches,
@@ -241,11 +242,11 @@ def _behaviour_checks(label: str, quant: str, llm, ref: Reference, hf_rows) -> l
     """Greedy continuation equality, teacher-forced top-1 agreement, Task API JSON validity."""
     wide = quant in ("f32", "f16", "bf16")
     outs = llm.generate_ids(ref.prompts, TASK_API_TOKENS if ref.task_api else GREEDY_TOKENS)
-    same = sum(_same_start(a, b) for a, b in zip(outs, ref.continuations))
+    same = sum(_same_start(a, b) for a, b in zip(outs, ref.continuations, strict=True))
     n = len(ref.prompts)
     checks = [Check(label, f"greedy {GREEDY_TOKENS} tokens = HF", same == n,
                     f"{same}/{n} continuations identical", required=wide, values={"identical": same, "n": n})]
-    rows = [llm.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences())]
+    rows = [llm.logits(seq)[len(p) - 1 :] for p, seq in zip(ref.prompts, ref.sequences(), strict=True)]
     agreement, positions, worst = _agreement(rows, hf_rows)
     checks.append(Check(label, "top-1 agreement (llama.cpp)", agreement >= TOP1_MIN,
                         f"{agreement:.1%} of {positions} positions (limit {TOP1_MIN:.0%}), max |dlogit| {worst:.3f}",
@@ -284,7 +285,7 @@ def _transformers_check(label: str, quant: str, path: Path, ref: Reference, hf_r
     model.eval()
     rows = []
     with torch.no_grad():
-        for prompt, seq in zip(ref.prompts, ref.sequences()):
+        for prompt, seq in zip(ref.prompts, ref.sequences(), strict=True):
             rows.append(model(torch.tensor([seq])).logits[0, len(prompt) - 1 :].float().numpy())
     agreement, positions, worst = _agreement(rows, hf_rows)
     limit = 1.0 if quant in ("f32", "f16") else TOP1_MIN
@@ -292,6 +293,21 @@ def _transformers_check(label: str, quant: str, path: Path, ref: Reference, hf_r
                  f"{agreement:.1%} of {positions} positions (limit {limit:.0%}), max |dlogit| {worst:.2e}",
                  required=quant in ("f32", "f16", "bf16", "q8_0"),
                  values={"top1_agreement": agreement, "max_abs_logit_diff": worst})
+
+
+def verify_ggufs(run, merged, files: dict[str, Path]) -> Report:
+    """Check each GGUF (quant -> path) against ``merged``, the in-memory 16-bit model it was converted from."""
+    from ..evaluate.hf_engine import HFModel
+    from .adapter import load_tokenizer
+
+    report = Report(criteria=criteria()[1:])
+    conversations, task_api = sample_conversations(run)
+    hf_model = HFModel(merged, load_tokenizer(run.adapter_dir), kind="merged", source="in-memory merge")
+    reference = build_reference(hf_model, conversations, task_api=task_api, trained=bool(run.info.get("steps")))
+    hf_rows = hf_logit_rows(hf_model, reference)
+    for quant, path in files.items():
+        report.checks += gguf_checks(path, quant, hf_model, reference, hf_rows)
+    return report
 
 
 def criteria() -> list[str]:

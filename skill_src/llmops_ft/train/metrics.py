@@ -99,7 +99,7 @@ def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dic
                 "tokens": tokens,
                 "tokens_per_s": round(tokens_per_s, 1),
                 "memory_mib": round(peak_memory_mib(env.device), 1),
-                "mfu": round(FLOPS_PER_PARAM_TOKEN * n_params * tokens_per_s / peak, 4) if peak else None,
+                "mfu": float(f"{FLOPS_PER_PARAM_TOKEN * n_params * tokens_per_s / peak:.4g}") if peak else None,
             }
             if "eval_loss" in logs:
                 row = {"step": state.global_step, "eval_loss": logs["eval_loss"]}
