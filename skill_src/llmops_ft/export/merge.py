@@ -51,10 +51,13 @@ def merge_run(run: Run, out: Path, dtype: str | None = None):
     else:
         method = "peft merge_and_unload (float32 base, saved as " + dtype + ")"
         merged = load_tuned(run, "float32").merge_and_unload()
-        merged = merged.to(getattr(torch, dtype))
+        # Cast the parameters only: module.to() would also round buffers such as the rotary inv_freq, and
+        # the in-memory model would then differ from what a reload computes.
+        _cast_parameters(merged, getattr(torch, dtype))
+        merged.config.dtype = dtype
         merged.save_pretrained(str(out), safe_serialization=True)
         tokenizer.save_pretrained(str(out))
-        merged = merged.to(torch.float32)
+        _cast_parameters(merged, torch.float32)
     merged.eval()
     (out / "README.md").write_text(model_card(run, f"merged {dtype}"), encoding="utf-8")
     return merged, method, dtype
@@ -68,3 +71,12 @@ def _unsloth_merge(run: Run, out: Path, tokenizer) -> str:  # pragma: no cover -
     model.save_pretrained_merged(str(out), tokenizer, save_method="merged_16bit")
     return "unsloth save_pretrained_merged(merged_16bit)"
 
+
+
+def _cast_parameters(model, dtype) -> None:
+    """Cast every parameter (tied ones once) to ``dtype`` in place, leaving buffers as they are."""
+    import torch
+
+    with torch.no_grad():
+        for param in model.parameters():
+            param.data = param.data.to(dtype)

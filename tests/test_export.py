@@ -1,0 +1,235 @@
+"""export.py end to end on a trained tiny run: adapter, merged, GGUF (f16, bf16, q8_0, q4_k_m, q5_k_m) + Modelfile,
+each verified; refusal to overwrite; one-line errors; and verification failing on broken GGUFs and templates.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_export_support import REPO, flip_tensor_bytes, rewrite_gguf, tiny_run  # noqa: F401
+
+from llmops_ft.errors import UserError
+
+RUN_SYSTEM = "Reply with one Task API call as JSON."
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
+    "{{ m['content'] }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+
+
+def _failed(report, label: str) -> dict[str, str]:
+    return {c.name: c.detail for c in report.checks if c.export == label and c.required and not c.ok}
+
+
+def _script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / name), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def gguf_export(tiny_run, tmp_path_factory) -> dict:
+    """One GGUF export of the tiny run with every quant and a Modelfile (shared by the GGUF tests)."""
+    from llmops_ft.export.pipeline import export
+
+    out = tmp_path_factory.mktemp("gguf") / "out"
+    return export(str(tiny_run), "gguf", str(out), quants=["f16", "q8_0", "q4_k_m", "q5_k_m", "bf16"],
+                  ollama=True, name="tiny-task")
+
+
+def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_path):
+    from llmops_ft.export.adapter import load_base, load_tuned
+    from llmops_ft.export.pipeline import export
+    from llmops_ft.export.verify import max_logit_diff
+
+    summary = export(str(tiny_run), "adapter", str(tmp_path / "adapter"))
+    assert summary["ok"] and summary["verified"]
+    out = tmp_path / "adapter"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "README.md", "verify.json"):
+        assert (out / name).is_file(), name
+    (check,) = summary["verification"]["checks"]
+    assert check["name"] == "reload matches in-memory model" and check["values"]["max_abs_logit_diff"] <= 1e-3
+    # the adapter is not a no-op: 5 training steps moved the logits away from the base model's
+    from llmops_ft.export.adapter import load_run
+
+    run = load_run(tiny_run)
+    ids = [[1, 9690, 198, 2683, 359, 253, 5356, 2]]
+    assert max_logit_diff(load_base(run), load_tuned(run), ids) > 1e-3
+
+
+def test_merged_export_is_16_bit_and_matches_the_adapter(tiny_run, tmp_path):
+    from safetensors import safe_open
+
+    from llmops_ft.export.pipeline import export
+
+    summary = export(str(tiny_run), "merged", str(tmp_path / "merged"))
+    assert summary["ok"] and summary["dtype"] == "float16"
+    with safe_open(str(tmp_path / "merged" / "model.safetensors"), framework="pt") as fh:
+        dtypes = {str(fh.get_tensor(k).dtype) for k in fh.keys()}
+    assert dtypes == {"torch.float16"}
+    checks = {c["name"]: c for c in summary["verification"]["checks"]}
+    assert checks["reload matches in-memory model"]["values"]["max_abs_logit_diff"] <= 1e-3
+    drift = checks["16-bit merge vs float32 adapter"]["values"]
+    assert drift["top1_agreement"] >= 0.99 and drift["max_abs_logit_diff"] < 0.05
+    assert (tmp_path / "merged" / "chat_template.jinja").is_file() or "chat_template" in json.loads(
+        (tmp_path / "merged" / "tokenizer_config.json").read_text())
+
+
+def test_gguf_every_quant_verifies(gguf_export):
+    assert gguf_export["ok"], gguf_export["verification_table"]
+    out = Path(gguf_export["out"])
+    assert gguf_export["files"] == [f"tiny-task-{q}.gguf" for q in ("f16", "q8_0", "q4_k_m", "q5_k_m", "bf16")]
+    checks = gguf_export["verification"]["checks"]
+    by = {(c["export"], c["name"]): c for c in checks}
+    assert by[("gguf f16", "greedy 32 tokens = HF")]["values"]["identical"] == 8
+    assert by[("gguf f16", "transformers top-1 agreement")]["values"]["max_abs_logit_diff"] < 1e-3
+    assert by[("gguf q8_0", "top-1 agreement (llama.cpp)")]["values"]["top1_agreement"] >= 0.95
+    for quant in ("f16", "q8_0", "q4_k_m", "q5_k_m", "bf16"):
+        assert by[(f"gguf {quant}", "prompt from GGUF template = trained ids")]["ok"]
+        assert by[(f"gguf {quant}", "end-of-turn ends generation")]["ok"]
+    conv = gguf_export["conversions"]
+    assert conv["f16"]["types"] == {"F32": 5, "F16": 15} and conv["f16"]["skipped"][0].startswith("lm_head")
+    assert conv["q8_0"]["types"] == {"F32": 5, "Q8_0": 15}
+    # hidden 64: no row is a multiple of 256, so llama.cpp's q4_k_m falls back to q5_0 / q8_0 everywhere
+    assert "Q4_K" not in conv["q4_k_m"]["tensor_types"] and conv["q4_k_m"]["tensor_types"]["Q5_0"] > 0
+    assert json.loads((out / "verify.json").read_text())["ok"] is True
+    assert gguf_export["notes"][0].startswith("GGUF written by the built-in converter")
+
+
+def test_gguf_modelfile_and_ollama_command(gguf_export):
+    out = Path(gguf_export["out"])
+    text = (out / "Modelfile").read_text()
+    assert text.startswith("FROM ./tiny-task-f16.gguf\n")
+    assert 'PARAMETER stop "<|im_end|>"' in text and 'PARAMETER stop "<|im_start|>"' in text
+    assert f'SYSTEM """{RUN_SYSTEM}"""' in text
+    assert "<|im_start|>assistant\n" in text and "{{ .System }}" in text
+    assert gguf_export["ollama"]["command"] == f"ollama create tiny-task -f {out / 'Modelfile'}"
+
+
+def test_gguf_embeds_tokenizer_and_template(gguf_export, tiny_run):
+    import gguf
+
+    reader = gguf.GGUFReader(str(Path(gguf_export["out"]) / "tiny-task-q8_0.gguf"))
+    field = {k: f.contents() for k, f in reader.fields.items() if not k.startswith("tokenizer.ggml.token")}
+    template = (tiny_run / "adapter" / "chat_template.jinja").read_text()
+    assert field["tokenizer.chat_template"] == template
+    assert field["tokenizer.ggml.model"] == "gpt2" and field["tokenizer.ggml.pre"] == "gpt-2"
+    assert (field["tokenizer.ggml.bos_token_id"], field["tokenizer.ggml.eos_token_id"]) == (1, 2)
+    assert field["tokenizer.ggml.eot_token_id"] == 2 and field["tokenizer.ggml.add_bos_token"] is False
+    assert len(reader.get_field("tokenizer.ggml.tokens").data) == 49152
+    assert not any(t.name == "output.weight" for t in reader.tensors)  # tied embeddings
+
+
+@pytest.fixture(scope="module")
+def broken_reports(gguf_export, tiny_run, tmp_path_factory):
+    """Verification of five damaged copies of the f16 GGUF, in one pass."""
+    from llmops_ft.export.adapter import load_run
+    from llmops_ft.export.merge import merge_run
+    from llmops_ft.export.verify import verify_ggufs
+
+    good = Path(gguf_export["out"]) / "tiny-task-f16.gguf"
+    work = tmp_path_factory.mktemp("broken")
+    truncated = work / "truncated.gguf"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    flipped = work / "flipped.gguf"
+    shutil.copy(good, flipped)
+    flip_tensor_bytes(flipped, "blk.0.attn_q.weight")
+    flip_tensor_bytes(flipped, "blk.1.ffn_down.weight")
+    files = {
+        "truncated": truncated,
+        "flipped": flipped,
+        "wrong template": rewrite_gguf(good, work / "llama3.gguf",
+                                       set_strings={"tokenizer.chat_template": LLAMA3_TEMPLATE}),
+        "no template": rewrite_gguf(good, work / "none.gguf", remove=("tokenizer.chat_template",)),
+        "add bos": rewrite_gguf(good, work / "bos.gguf", set_bools={"tokenizer.ggml.add_bos_token": True}),
+    }
+    run = load_run(tiny_run)
+    merged, _, _ = merge_run(run, work / "merged")
+    return verify_ggufs(run, merged, files)
+
+
+def test_truncated_gguf_fails_to_load(broken_reports):
+    failed = _failed(broken_reports, "gguf truncated")
+    assert "truncated or corrupt" in failed["loads in llama.cpp"]
+    assert not broken_reports.ok
+
+
+def test_flipped_tensor_bytes_change_the_answers(broken_reports):
+    failed = _failed(broken_reports, "gguf flipped")
+    assert "greedy 32 tokens = HF" in failed or "transformers top-1 agreement" in failed
+    assert "prompt from GGUF template = trained ids" not in failed  # the tokenizer is intact
+
+
+def test_wrong_template_fails_the_prompt_check(broken_reports):
+    failed = _failed(broken_reports, "gguf wrong template")
+    assert set(failed) == {"prompt from GGUF template = trained ids"}, failed
+    assert "first difference at 0" in failed["prompt from GGUF template = trained ids"]
+
+
+def test_missing_template_fails(broken_reports):
+    failed = _failed(broken_reports, "gguf no template")
+    assert "no tokenizer.chat_template" in failed["chat template embedded"]
+
+
+def test_add_bos_with_a_bos_template_is_a_doubled_bos(broken_reports):
+    failed = _failed(broken_reports, "gguf add bos")
+    assert set(failed) == {"BOS not doubled"}, failed
+    assert "add_bos_token=True, prompt starts [1, 1]" in failed["BOS not doubled"]
+    assert "FAIL" in broken_reports.table()
+
+
+def test_existing_output_is_kept_without_force(tiny_run, tmp_path):
+    from llmops_ft.export.pipeline import export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="output exists; pass --force"):
+        export(str(tiny_run), "adapter", str(out), verify=False)
+    assert (out / "keep.txt").read_text() == "mine"
+    export(str(tiny_run), "adapter", str(out), verify=False, force=True)
+    assert not (out / "keep.txt").exists() and (out / "adapter_model.safetensors").is_file()
+
+
+def test_bad_requests_are_one_clear_line(tiny_run, tmp_path):
+    from llmops_ft.export.pipeline import export
+
+    cases = [
+        (dict(to="gguf", quants=["q3_k_s"]), "llama-quantize MODEL-f16.gguf MODEL-q3_k_s.gguf Q3_K_S"),
+        (dict(to="merged", quants=["q8_0"]), "--quant applies to --to gguf only"),
+        (dict(to="merged", ollama=True), "--ollama needs --to gguf"),
+    ]
+    for kwargs, message in cases:
+        to = kwargs.pop("to")
+        with pytest.raises(UserError, match="") as err:
+            export(str(tiny_run), to, str(tmp_path / "x"), **kwargs)
+        assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_unsupported_architecture_is_one_line(tiny_run, tmp_path):
+    """A run whose base is a Gemma model: the built-in converter refuses before loading anything."""
+    from transformers import GemmaConfig, GemmaForCausalLM
+
+    base = tmp_path / "gemma"
+    GemmaForCausalLM(GemmaConfig(vocab_size=256, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1, head_dim=16)).save_pretrained(base)
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "adapter", run / "adapter")
+    info = json.loads((tiny_run / "run.json").read_text())
+    info["base_model"] = str(base)
+    (run / "run.json").write_text(json.dumps(info))
+    proc = _script("export.py", "--run", str(run), "--to", "gguf", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "architecture GemmaForCausalLM (gemma) is not supported by the built-in GGUF converter" in proc.stderr
+    assert "convert_hf_to_gguf.py" in proc.stderr
+    proc = _script("export.py", "--run", str(tmp_path / "missing"), "--to", "adapter", "--out", str(tmp_path / "o"),
+                   "--json")
+    assert proc.returncode == 2 and json.loads(proc.stdout) == {"ok": False, "error": f"{tmp_path / 'missing'}: "
+                                                                "run dir not found"}
