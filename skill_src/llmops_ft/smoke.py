@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> Result:
         with tempfile.TemporaryDirectory(prefix="llmops-smoke-") as tmp:
             verdicts = run_chain(Path(tmp), steps=args.steps, data=args.data)
     ok = all(v["ok"] for v in verdicts)
-    lines = [f"{'PASS' if v['ok'] else 'FAIL'}  {v['stage']:<16} {v['seconds']:>6.1f}s  {v['detail']}" for v in verdicts]
+    lines = [f"{'PASS' if v['ok'] else 'FAIL'}  {v['stage']:<16} {v['seconds']:>6.1f}s  {v['detail']}"
+             for v in verdicts]
     lines.append(f"smoke test {'passed' if ok else 'FAILED'} in {sum(v['seconds'] for v in verdicts):.1f}s")
     return Result(data={"ok": ok, "stages": verdicts}, text="\n".join(lines), exit_code=0 if ok else 1)
 
@@ -71,7 +72,8 @@ def run_chain(work: Path, *, steps: int = 16, data: str = str(TASK_API_TRAIN)) -
         except UserError as exc:
             detail, ok = str(exc), False
         except Exception as exc:  # a smoke test reports every failure as a verdict, bugs included
-            detail, ok = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=2).splitlines()[-3].strip()}", False
+            where = traceback.format_exc(limit=2).splitlines()[-3].strip()
+            detail, ok = f"{type(exc).__name__}: {exc} | {where}", False
         verdicts.append({"stage": name, "ok": ok, "seconds": round(time.perf_counter() - started, 2), "detail": detail})
         if not ok:
             break
@@ -157,12 +159,15 @@ def _stage_export(state: dict[str, Any], kind: str) -> str:
 
 
 def _stage_generate(state: dict[str, Any]) -> str:
-    from .evaluate.generate import open_model
+    from .evaluate.generate import generate, open_model
 
     answers = {}
     for kind, path in [("run", state["run"]), *state["exports"].items()]:
         model = open_model(str(path))
-        answers[kind] = model.generate([SMOKE_PROMPT], max_new_tokens=16)[0].text
+        try:
+            answers[kind] = generate(model, [SMOKE_PROMPT], max_new_tokens=16)[0].text
+        finally:
+            model.close()
     hf_answers = {kind: text for kind, text in answers.items() if kind != "gguf"}
     if len(set(hf_answers.values())) != 1:
         raise UserError(f"reloaded models disagree: {hf_answers}")
