@@ -11,16 +11,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_export_support import REPO, flip_tensor_bytes, rewrite_gguf, tiny_run  # noqa: F401
-
 from llmops_ft.errors import UserError
+from test_export_support import REPO, flip_tensor_bytes, rewrite_gguf, train_once
 
 RUN_SYSTEM = "Reply with one Task API call as JSON."
+QUANTS = ["f16", "q8_0", "q4_k_m"]  # bf16 and q5_k_m: test_export_convert.py
 LLAMA3_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
     "{{ m['content'] }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}"
     "<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
 )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, tiny_model_dir) -> Path:
+    """The trained tiny run shared by the export and evaluate tests."""
+    return train_once(tmp_path_factory, tiny_model_dir)
 
 
 def _failed(report, label: str) -> dict[str, str]:
@@ -38,8 +44,7 @@ def gguf_export(tiny_run, tmp_path_factory) -> dict:
     from llmops_ft.export.pipeline import export
 
     out = tmp_path_factory.mktemp("gguf") / "out"
-    return export(str(tiny_run), "gguf", str(out), quants=["f16", "q8_0", "q4_k_m", "q5_k_m", "bf16"],
-                  ollama=True, name="tiny-task")
+    return export(str(tiny_run), "gguf", str(out), quants=QUANTS, ollama=True, name="tiny-task")
 
 
 def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_path):
@@ -63,9 +68,8 @@ def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_p
 
 
 def test_merged_export_is_16_bit_and_matches_the_adapter(tiny_run, tmp_path):
-    from safetensors import safe_open
-
     from llmops_ft.export.pipeline import export
+    from safetensors import safe_open
 
     summary = export(str(tiny_run), "merged", str(tmp_path / "merged"))
     assert summary["ok"] and summary["dtype"] == "float16"
@@ -83,13 +87,15 @@ def test_merged_export_is_16_bit_and_matches_the_adapter(tiny_run, tmp_path):
 def test_gguf_every_quant_verifies(gguf_export):
     assert gguf_export["ok"], gguf_export["verification_table"]
     out = Path(gguf_export["out"])
-    assert gguf_export["files"] == [f"tiny-task-{q}.gguf" for q in ("f16", "q8_0", "q4_k_m", "q5_k_m", "bf16")]
+    assert gguf_export["files"] == [f"tiny-task-{q}.gguf" for q in QUANTS]
     checks = gguf_export["verification"]["checks"]
     by = {(c["export"], c["name"]): c for c in checks}
-    assert by[("gguf f16", "greedy 32 tokens = HF")]["values"]["identical"] == 8
+    greedy = by[("gguf f16", "greedy 32 tokens = HF")]["values"]
+    assert greedy["identical"] >= 6 and greedy["identical"] + greedy["near_tie"] == 8
     assert by[("gguf f16", "transformers top-1 agreement")]["values"]["max_abs_logit_diff"] < 1e-3
-    assert by[("gguf q8_0", "top-1 agreement (llama.cpp)")]["values"]["top1_agreement"] >= 0.95
-    for quant in ("f16", "q8_0", "q4_k_m", "q5_k_m", "bf16"):
+    assert by[("gguf f16", "transformers top-1 agreement")]["values"]["strict"] == 1.0
+    assert by[("gguf q8_0", "top-1 agreement (llama.cpp)")]["values"]["real_disagreements"] == 0
+    for quant in QUANTS:
         assert by[(f"gguf {quant}", "prompt from GGUF template = trained ids")]["ok"]
         assert by[(f"gguf {quant}", "end-of-turn ends generation")]["ok"]
     conv = gguf_export["conversions"]
@@ -148,6 +154,7 @@ def broken_reports(gguf_export, tiny_run, tmp_path_factory):
         "no template": rewrite_gguf(good, work / "none.gguf", remove=("tokenizer.chat_template",)),
         "add bos": rewrite_gguf(good, work / "bos.gguf", set_bools={"tokenizer.ggml.add_bos_token": True}),
     }
+    files = {f"gguf {label}": ("f16", path) for label, path in files.items()}
     run = load_run(tiny_run)
     merged, _, _ = merge_run(run, work / "merged")
     return verify_ggufs(run, merged, files)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 TASK_API = REPO / "examples" / "task_api"
 # Two cores shared with other work: llama.cpp's spinning threads are much slower than one (see llama_engine).
@@ -58,11 +56,13 @@ def _with_system(line: str, system_prompt: str) -> str:
     return json.dumps(row)
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, tiny_model_dir) -> Path:
-    """A trained tiny run (5 real steps; its data has one shared system prompt recorded in run.json)."""
+def train_once(tmp_path_factory, model_dir: Path) -> Path:
+    """The session's trained tiny run (5 real steps; one shared system prompt, recorded in run.json).
+
+    Trained on first use and memoised, so every test module's fixture returns the same run dir.
+    """
     if "tiny" not in _RUNS:
-        _RUNS["tiny"] = train_run(tmp_path_factory.mktemp("tiny-run"), tiny_model_dir,
+        _RUNS["tiny"] = train_run(tmp_path_factory.mktemp("tiny-run"), model_dir,
                                   system_prompt="Reply with one Task API call as JSON.")
     return _RUNS["tiny"]
 

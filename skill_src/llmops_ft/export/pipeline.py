@@ -246,7 +246,7 @@ def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_
                 conversions[quant] = {"tensor_types": quantize(source, path, quant), "from": source_type}
                 files.append(path.name)
         files.sort(key=lambda f: quants.index(f.rsplit("-", 1)[1].removesuffix(".gguf")))
-        files_by_quant = {q: tmp / f"{name}-{q}.gguf" for q in quants}
+        files_by_quant = {f"gguf {q}": (q, tmp / f"{name}-{q}.gguf") for q in quants}
         report = checks.verify_ggufs(run, merged, files_by_quant) if verify else None
     (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(files, conversions)), encoding="utf-8")
     summary = {"files": files, "method": "built-in HF->GGUF converter (gguf package) + llama.cpp quantizer",

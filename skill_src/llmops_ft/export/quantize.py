@@ -38,9 +38,6 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> di
 
 def tensor_types(path: Path) -> dict[str, int]:
     """How many tensors of each ggml type a GGUF holds."""
-    from gguf import GGUFReader
+    from .gguf_info import read_info
 
-    counts: dict[str, int] = {}
-    for tensor in GGUFReader(str(path)).tensors:
-        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
-    return dict(sorted(counts.items()))
+    return read_info(path).tensor_types()

@@ -110,6 +110,7 @@ def load_unsloth(config: dict[str, Any], base: str, precision: dict[str, Any], e
         dtype=dtype,
         load_in_4bit=model_cfg["load_in_4bit"],
         trust_remote_code=model_cfg["trust_remote_code"],
+        use_safetensors=True,
         **extra,
     )
     check_target_modules(model, config["lora"]["target_modules"])

@@ -28,7 +28,7 @@ RUN_FILES = ("adapter", "checkpoints", "metrics.jsonl", "loss.png", "run.json", 
 
 
 def say(env: Environment | None, message: str) -> None:
-    """A progress note on stderr-free stdout, from rank 0 only."""
+    """A progress line on stdout, from rank 0 only."""
     if env is None or env.is_main:
         print(message, flush=True)
 
@@ -41,10 +41,9 @@ def preflight(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], d
     plan = make_plan(config)
     if plan["verdict"] == "oom":
         memory = plan["hardware"]
-        advice = "; ".join(note for note in plan["notes"] if note.startswith(("lower", "turn on", "set", "use")))
         raise UserError(
             f"the plan estimates {plan['memory_gib']['total']:.1f} GiB against {memory['memory_gib']} GiB of "
-            f"{memory['label']} {memory['kind']}: this will run out of memory. {advice} "
+            f"{memory['label']} {memory['kind']}: this will run out of memory. {'; '.join(plan['notes'])} "
             "(scripts/plan.py --config ... shows the breakdown)", field="training")
     return gpu_info(config["hardware"]), plan["precision"], plan
 
@@ -67,12 +66,10 @@ def prepare_run_dir(run_dir: Path, resume: str, force: bool, env: Environment, d
     if (run_dir / "run.json").is_file():
         raise UserError("this run already finished (run.json exists); pass --force to train it again from step 0, "
                         "or set output_dir to a new folder", file=str(run_dir), field="output_dir")
-    resume_from = ckpt.resolve_resume(resume, checkpoints_dir)
-    leftovers = [name for name in RUN_FILES if (run_dir / name).exists()]
-    if resume_from is None and leftovers and ckpt.complete_checkpoints(checkpoints_dir) and resume == "never":
-        raise UserError(f"output_dir holds checkpoints of an earlier run ({', '.join(leftovers)}); use --resume "
-                        "auto to continue it or --force to start over", file=str(run_dir), field="output_dir")
-    return resume_from
+    if resume == "never" and ckpt.complete_checkpoints(checkpoints_dir):
+        raise UserError("output_dir holds checkpoints of an earlier run; use --resume auto to continue it or "
+                        "--force to start over", file=str(run_dir), field="output_dir")
+    return ckpt.resolve_resume(resume, checkpoints_dir)
 
 
 def load_tokenizer(base: str, trust_remote_code: bool) -> Any:
@@ -113,7 +110,7 @@ def planned_steps(config: dict[str, Any], rows: int, world_size: int) -> int:
     if t["max_steps"] is not None:
         return t["max_steps"]
     batches = math.ceil(rows / (t["batch_size"] * world_size))
-    return max(1, math.ceil(batches / t["grad_accum"])) * math.ceil(t["epochs"])
+    return math.ceil(t["epochs"] * max(1, math.ceil(batches / t["grad_accum"])))  # as transformers' Trainer
 
 
 def data_notes(data: TrainData, max_length: int) -> list[str]:
