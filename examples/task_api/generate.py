@@ -4,7 +4,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "skill_src"))
-from llmops_ft import cli  # noqa: E402
+from llmops_ft.cli import main  # noqa: E402
 
-cli.COMMANDS.setdefault("gen-taskapi", "llmops_ft.taskapi.command")
-sys.exit(cli.main(["gen-taskapi", *sys.argv[1:]]))
+sys.exit(main(["gen-taskapi", *sys.argv[1:]]))

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "check-skill": "llmops_ft.skill.check_command",
     "smoke-test": "llmops_ft.smoke",
     "demo": "llmops_ft.demo",
+    "gen-taskapi": "llmops_ft.taskapi.command",
 }
 
 

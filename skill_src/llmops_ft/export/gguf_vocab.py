@@ -106,7 +106,6 @@ def read_vocab(model_dir: Path, vocab_size: int) -> Vocab:
     token_types = [types.get(i, UNUSED) for i in range(vocab_size)]
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges", [])]
 
-    probe = tokenizer("a")["input_ids"]  # what the HF tokenizer adds around plain text
     special = {
         key: getattr(tokenizer, f"{key}_token_id")
         for key in ("bos", "eos", "unk", "pad")
@@ -123,11 +122,23 @@ def read_vocab(model_dir: Path, vocab_size: int) -> Vocab:
         merges=merges,
         pre=pre,
         special_ids=special,
-        add_bos=bool(probe) and probe[0] == tokenizer.bos_token_id and tokenizer.bos_token_id is not None,
-        add_eos=len(probe) > 1 and probe[-1] == tokenizer.eos_token_id,
+        add_bos=adds_bos(tokenizer),
+        add_eos=adds_eos(tokenizer),
         chat_template=tokenizer.chat_template,
         padded=vocab_size - len(by_id),
     )
+
+
+def adds_bos(tokenizer) -> bool:
+    """Whether the HF tokenizer puts BOS in front of plain text (GGUF add_bos_token)."""
+    ids = tokenizer("a")["input_ids"]
+    return tokenizer.bos_token_id is not None and bool(ids) and ids[0] == tokenizer.bos_token_id
+
+
+def adds_eos(tokenizer) -> bool:
+    """Whether the HF tokenizer appends EOS to plain text (GGUF add_eos_token)."""
+    ids = tokenizer("a")["input_ids"]
+    return tokenizer.eos_token_id is not None and len(ids) > 1 and ids[-1] == tokenizer.eos_token_id
 
 
 def write_vocab(writer, vocab: Vocab) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..io import atomic_write_json, check_output_free
+from ..io import atomic_dir, atomic_write_json, check_output_free
 from . import verify as checks
 from .adapter import Run, load_base, load_run, load_tokenizer, load_tuned, model_card, write_adapter
 from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
-from .gguf_vocab import tokenizer_spec
+from .gguf_vocab import adds_bos, tokenizer_spec
 from .merge import merge_run
-from .modelfile import ollama_command, render_modelfile
+from .modelfile import choose_template, ollama_command, probes, render_modelfile
 from .quantize import KQUANTS, quantize
 from .templates import FAMILY_NAMES, default_system_prompt, detect_family
 
@@ -51,9 +51,7 @@ def export(
     quants = _quants(to, quants)
     name = _model_name(name or run.name)
     tokenizer = load_tokenizer(run.adapter_dir)
-    family = detect_family(tokenizer.chat_template)
-    if ollama:
-        _check_ollama(to, family)
+    template = _ollama_template(to, tokenizer, run) if ollama else None
     if to == "gguf":
         tokenizer_spec(run.adapter_dir)
         if Path(run.base_model).is_dir():
@@ -63,8 +61,6 @@ def export(
     _check_disk(out_path, size, n_params)
     verify = size < AUTO_VERIFY_LIMIT if verify is None else verify
 
-    from ..io import atomic_dir
-
     with atomic_dir(out_path, force) as tmp:
         if to == "adapter":
             summary, report = _adapter(run, tmp, verify)
@@ -73,7 +69,7 @@ def export(
         else:
             summary, report = _gguf(run, tmp, quants, name, verify, out_path.parent)
         if ollama:
-            summary["ollama"] = _write_modelfile(tmp, out_path, summary["files"][0], family, run, tokenizer, name)
+            summary["ollama"] = _write_modelfile(tmp, out_path, summary["files"][0], template, name, report)
         summary.update(
             ok=report is None or report.ok,
             kind=to,
@@ -119,15 +115,23 @@ def _quants(to: str, quants: list[str] | None) -> list[str]:
     return normalized
 
 
-def _check_ollama(to: str, family) -> None:
+def _ollama_template(to: str, tokenizer, run: Run) -> dict[str, Any]:
+    """Family, SYSTEM and the Go TEMPLATE variant that renders like the model's template (fails fast)."""
     if to != "gguf":
         raise UserError("--ollama needs --to gguf (Ollama imports the GGUF file)", field="--ollama")
+    family = detect_family(tokenizer.chat_template)
     if family is None:
         raise UserError(
             f"the chat template is not one of the known families ({', '.join(FAMILY_NAMES)}), so no Ollama TEMPLATE "
             "can be written for it; export without --ollama and write the Modelfile TEMPLATE by hand",
             field="--ollama",
         )
+    tokens = {"bos_token": tokenizer.bos_token or "", "eos_token": tokenizer.eos_token or ""}
+    # the training system prompt, else the one the template inserts by itself (SmolLM2's, Qwen's)
+    system = run.system_prompt or default_system_prompt(tokenizer.chat_template, family, **tokens)
+    variant, go = choose_template(family, tokenizer.chat_template, system=system, add_bos=adds_bos(tokenizer),
+                                  **tokens)
+    return {"family": family, "variant": variant, "go": go, "system": system}
 
 
 def _model_name(name: str) -> str:
@@ -287,10 +291,14 @@ def _gguf_card(files: list[str], conversions: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_modelfile(tmp: Path, out: Path, first_file: str, family, run: Run, tokenizer, name: str) -> dict:
+def _write_modelfile(tmp: Path, out: Path, first_file: str, template: dict[str, Any], name: str, report) -> dict:
     """Modelfile beside the GGUF (FROM the first requested quant) and the `ollama create` command."""
-    system = run.system_prompt or default_system_prompt(
-        tokenizer.chat_template, family, bos_token=tokenizer.bos_token or "", eos_token=tokenizer.eos_token or "")
-    (tmp / "Modelfile").write_text(render_modelfile(first_file, family, system), encoding="utf-8")
-    return {"modelfile": str(out / "Modelfile"), "family": family.name, "system": system,
-            "command": ollama_command(name, str(out / "Modelfile"))}
+    text = render_modelfile(first_file, template["family"], template["go"], template["system"])
+    (tmp / "Modelfile").write_text(text, encoding="utf-8")
+    if report is not None:  # choose_template already refused a TEMPLATE that renders differently
+        report.checks.append(checks.Check(
+            "ollama", "Modelfile TEMPLATE renders like the chat template", True,
+            f"variant {template['variant']}: {len(probes(template['system']))} probe conversations render "
+            "byte-identical from the Go TEMPLATE and from the Jinja template"))
+    return {"modelfile": str(out / "Modelfile"), "family": template["family"].name, "variant": template["variant"],
+            "system": template["system"], "command": ollama_command(name, str(out / "Modelfile"))}
