@@ -183,7 +183,7 @@ def _run(nodes: list[_Node], dot: Any, scope: _Scope, out: list[str]) -> None:
             out.append(node.value)
         elif node.kind == "print":
             value = _pipe(node.value, dot, scope)
-            out.append("" if value is None else str(value))
+            out.append("" if value is None else str(value).lower() if isinstance(value, bool) else str(value))
         elif node.kind == "set":
             value = _pipe(node.value["pipe"], dot, scope)
             if node.value["declare"]:

@@ -167,7 +167,7 @@ class Reference:
 def build_reference(hf_model, conversations, *, task_api: bool, trained: bool) -> Reference:
     """Run the HF model (an evaluate.hf_engine.HFModel) once; every GGUF is compared with this."""
     prompts = [hf_model.prompt_ids(c) for c in conversations]
-    new_tokens = TASK_API_TOKENS if task_api else GREEDY_TOKENS
+    new_tokens = TASK_API_TOKENS if task_api and trained else GREEDY_TOKENS
     continuations = hf_model.generate_ids(prompts, new_tokens)
     texts = [hf_model.decode(ids) for ids, _ in continuations]
     return Reference(conversations, prompts, continuations, texts, hf_model.end_ids, task_api, trained)
@@ -233,7 +233,11 @@ def gguf_checks(label: str, quant: str, path: Path, ref: Reference, hf_rows) -> 
             checks += _behaviour_checks(label, quant, llm, ref, hf_rows)
     finally:
         llm.close()
-    checks.append(_transformers_check(label, quant, path, ref, hf_rows))
+    if all(c.ok for c in checks if c.required):
+        checks.append(_transformers_check(label, quant, path, ref, hf_rows))
+    else:  # already failed: spare the slow second reader
+        checks.append(Check(label, "transformers top-1 agreement", False, "not run: llama.cpp checks failed",
+                            required=False))
     return checks
 
 
@@ -271,7 +275,8 @@ def _template_checks(label: str, llm, ref: Reference) -> list[Check]:
 
 def _behaviour_checks(label: str, quant: str, llm, ref: Reference, hf_rows) -> list[Check]:
     """Greedy continuation equality, teacher-forced top-1 agreement, Task API JSON validity."""
-    outs = llm.generate_ids(ref.prompts, TASK_API_TOKENS if ref.task_api else GREEDY_TOKENS)
+    json_check = ref.task_api and ref.trained and quant in KQUANT_NAMES
+    outs = llm.generate_ids(ref.prompts, TASK_API_TOKENS if json_check else GREEDY_TOKENS)
     verdicts = [_greedy_verdict(got, want, rows, ref.end_ids[0], TIE[quant])
                 for got, want, rows in zip(outs, ref.continuations, hf_rows, strict=True)]
     identical, ties = verdicts.count("identical"), verdicts.count("near-tie")
@@ -283,7 +288,7 @@ def _behaviour_checks(label: str, quant: str, llm, ref: Reference, hf_rows) -> l
     result = agreement(rows, hf_rows, TIE[quant])
     checks.append(Check(label, "top-1 agreement (llama.cpp)", result.passes(TOP1_MIN), result.describe(TOP1_MIN),
                         required=quant == "q8_0", values=asdict(result)))
-    if ref.task_api and ref.trained and quant in KQUANT_NAMES:
+    if json_check:
         checks.append(_json_check(label, llm, outs, ref))
     return checks
 
