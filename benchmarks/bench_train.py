@@ -97,7 +97,7 @@ def plain_trl(config_path: Path, out: Path) -> None:
 
     config = load_config(config_path)
     t, lora = config["training"], config["lora"]
-    path = resolve_model(MODEL)
+    path = resolve_model(config["model"]["name"])
     tokenizer = AutoTokenizer.from_pretrained(path)
     dataset = to_dataset(load_train_data(tokenizer, config).train)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
@@ -109,15 +109,14 @@ def plain_trl(config_path: Path, out: Path) -> None:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
-    seen = {"tokens": 0}
     rows: list[dict[str, Any]] = []
 
-    class Clock(TrainerCallback):  # measurement only: cumulative non-pad tokens and time at each step end
+    class Clock(TrainerCallback):  # measurement only: non-pad tokens (the Trainer's own count) and time per step
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
-            rows.append({"tokens": seen["tokens"], "time_s": time.perf_counter() - self.started})
+            rows.append({"tokens": state.num_input_tokens_seen, "time_s": time.perf_counter() - self.started})
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = CpuSFTTrainer(
@@ -129,16 +128,9 @@ def plain_trl(config_path: Path, out: Path) -> None:
                            bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=True,
                            max_length=config["model"]["max_seq_length"], logging_steps=t["logging_steps"],
                            save_strategy="no", report_to="none", disable_tqdm=True,
+                           include_num_input_tokens_seen="non_padding",
                            dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False),
         )
-        collate = trainer.data_collator
-
-        def counting_collator(batch_rows: list) -> dict:
-            batch = collate(batch_rows)
-            seen["tokens"] += int(batch["attention_mask"].sum())
-            return batch
-
-        trainer.data_collator = counting_collator
         output = trainer.train()
     out.write_text(json.dumps(steady(rows) | {"final_loss": output.training_loss}), encoding="utf-8")
 

@@ -58,8 +58,10 @@ def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_p
     out = tmp_path / "adapter"
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "README.md", "verify.json"):
         assert (out / name).is_file(), name
-    (check,) = summary["verification"]["checks"]
-    assert check["name"] == "reload matches in-memory model" and check["values"]["max_abs_logit_diff"] <= 1e-3
+    tokenizer_check, reload_check = summary["verification"]["checks"]
+    assert tokenizer_check["name"] == "tokenizer + chat template saved" and tokenizer_check["ok"]
+    assert reload_check["name"] == "reload matches in-memory model"
+    assert reload_check["values"]["max_abs_logit_diff"] <= 1e-3
     # the adapter is not a no-op: 5 training steps moved the logits away from the base model's
     from llmops_ft.export.adapter import load_run
 
@@ -116,6 +118,7 @@ def test_gguf_modelfile_and_ollama_command(gguf_export):
     assert f'SYSTEM """{RUN_SYSTEM}"""' in text
     assert "<|im_start|>assistant\n" in text and "{{ .System }}" in text
     assert gguf_export["ollama"]["command"] == f"ollama create tiny-task -f {out / 'Modelfile'}"
+    assert gguf_export["ollama"]["variant"] == "chatml" and "note" not in gguf_export["ollama"]
 
 
 def test_gguf_embeds_tokenizer_and_template(gguf_export, tiny_run):
@@ -222,6 +225,19 @@ def test_bad_requests_are_one_clear_line(tiny_run, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_full_disk_is_refused_before_any_work(tiny_run, tmp_path, monkeypatch):
+    """A disk that cannot hold the export (simulated: no real disk can be filled here) stops it up front."""
+    import shutil as real_shutil
+
+    from llmops_ft.export import pipeline
+
+    usage = real_shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda _path: usage._replace(free=1 << 20))
+    with pytest.raises(UserError, match=r"not enough free disk: the export needs about \d+\.\d MiB, 1\.0 MiB free"):
+        pipeline.export(str(tiny_run), "gguf", str(tmp_path / "out"), quants=["q4_k_m"])
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+
+
 def test_cli_unsupported_architecture_is_one_line(tiny_run, tmp_path):
     """A run whose base is a Gemma model: the built-in converter refuses before loading anything."""
     from transformers import GemmaConfig, GemmaForCausalLM
@@ -263,3 +279,4 @@ def test_smollm2_gguf_export_verifies(smollm2_dir, tmp_path):
     modelfile = (tmp_path / "gguf" / "Modelfile").read_text()
     # the Task API rows carry dated system prompts, so run.json has none: SYSTEM is the template's own default
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
+    assert "send the system prompt your rows used with each request" in summary["ollama"]["note"]

@@ -55,7 +55,7 @@ def gguf_file(ref: str) -> Path:
 
 
 def open_model(
-    ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 2048, logits_all: bool = False
+    ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 4096, logits_all: bool = False
 ):
     """Load ``ref`` for generation; returns an HFModel or a LlamaCppModel (both: prompt_ids, generate_ids, decode).
 

@@ -157,6 +157,9 @@ class LlamaCppModel:
 
     def greedy(self, prompt: list[int], max_new_tokens: int) -> tuple[list[int], bool]:
         """Greedy continuation of ``prompt``: (new token ids without the end token, stopped at an end token)."""
+        if len(prompt) + max_new_tokens > self.llm.n_ctx():
+            raise UserError(f"a prompt of {len(prompt)} tokens + {max_new_tokens} new ones exceeds the llama.cpp "
+                            f"context of {self.llm.n_ctx()} tokens", file=str(self.path))
         self._feed(prompt)
         out: list[int] = []
         for _ in range(max_new_tokens):

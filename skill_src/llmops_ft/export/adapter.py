@@ -102,11 +102,15 @@ def load_base(run: Run, dtype: str = "float32"):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch_dtype = getattr(torch, dtype)
-    config = AutoConfig.from_pretrained(run.base_model, trust_remote_code=run.trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(run.base_model, trust_remote_code=run.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            run.base_model, dtype=torch_dtype, trust_remote_code=run.trust_remote_code
+        )
+    except OSError as exc:
+        raise UserError(f"cannot load the base model {run.base_model!r} ({str(exc).splitlines()[0]})",
+                        file=str(run.path / "run.json"), field="base_model") from None
     quant = getattr(config, "quantization_config", None)
-    model = AutoModelForCausalLM.from_pretrained(
-        run.base_model, dtype=torch_dtype, trust_remote_code=run.trust_remote_code
-    )
     if quant is not None:
         # A pre-quantized base (e.g. a -bnb-4bit hub repo): bring the weights back to floats first.
         model = model.dequantize().to(torch_dtype)

@@ -61,4 +61,6 @@ def render(summary: dict[str, Any]) -> str:
         lines.append("not verified (--no-verify, or larger than 2 GiB: pass --verify)")
     if summary.get("ollama"):
         lines += ["", "import into Ollama:", f"  {summary['ollama']['command']}"]
+        if summary["ollama"].get("note"):
+            lines.append(f"note: {summary['ollama']['note']}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
 from .gguf_vocab import adds_bos, tokenizer_spec
 from .merge import merge_run
 from .modelfile import choose_template, ollama_command, probes, render_modelfile
-from .quantize import KQUANTS, quantize
+from .quantize import KQUANTS, quantize, tensor_types
 from .templates import FAMILY_NAMES, default_system_prompt, detect_family
 
 KINDS = ("adapter", "merged", "gguf")
@@ -58,7 +58,7 @@ def export(
             read_hparams(Path(run.base_model))
     n_params = count_params(run.base_model)
     size = _export_bytes(run, to, quants, n_params)
-    _check_disk(out_path, size, n_params)
+    _check_disk(out_path, to, quants, size, n_params)
     verify = size < AUTO_VERIFY_LIMIT if verify is None else verify
 
     with atomic_dir(out_path, force) as tmp:
@@ -131,7 +131,19 @@ def _ollama_template(to: str, tokenizer, run: Run) -> dict[str, Any]:
     system = run.system_prompt or default_system_prompt(tokenizer.chat_template, family, **tokens)
     variant, go = choose_template(family, tokenizer.chat_template, system=system, add_bos=adds_bos(tokenizer),
                                   **tokens)
-    return {"family": family, "variant": variant, "go": go, "system": system}
+    return {"family": family, "variant": variant, "go": go, "system": system,
+            "varying_system": run.system_prompt is None and _data_has_system_turns(run)}
+
+
+def _data_has_system_turns(run: Run) -> bool:
+    """Whether the first training row opens with a system turn (then the rows' system prompts varied)."""
+    from ..evaluate.rows import read_examples
+
+    train = (run.info.get("dataset") or {}).get("train")
+    if not train or not Path(train).is_file():
+        return False
+    examples, _ = read_examples(train, limit=1)
+    return bool(examples) and bool(examples[0].prompt) and examples[0].prompt[0].get("role") == "system"
 
 
 def _model_name(name: str) -> str:
@@ -166,17 +178,23 @@ def _export_bytes(run: Run, to: str, quants: list[str], n_params: int | None) ->
     return sum(estimate_bytes(n_params, q) for q in quants)
 
 
-def _check_disk(out: Path, export_bytes: int, n_params: int | None) -> None:
+def _check_disk(out: Path, to: str, quants: list[str], export_bytes: int, n_params: int | None) -> None:
     """Refuse early when the disk cannot hold the export and its temporary files (x1.2)."""
     if n_params is None:
         return
-    # the 16-bit merged copy (and an f16 GGUF for K-quants) exist while a GGUF export runs
-    need = int((export_bytes + n_params * 4) * DISK_MARGIN)
+    scratch = 0
+    if to == "gguf":  # the 16-bit merged folder, and an f16 GGUF when only K-quants were asked for
+        scratch = n_params * 2 * (2 if not any(q in ("f16", "bf16") for q in quants) else 1)
+    need = int((export_bytes + scratch) * DISK_MARGIN)
     parent = out.parent if out.parent.exists() else Path.cwd()
     free = shutil.disk_usage(parent).free
     if free < need:
-        raise UserError(f"not enough free disk: the export needs about {need / 2**30:.1f} GiB, "
-                        f"{free / 2**30:.1f} GiB free", file=str(parent))
+        raise UserError(f"not enough free disk: the export needs about {_size(need)}, {_size(free)} free",
+                        file=str(parent))
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 # ---------------------------------------------------------------- the three kinds
@@ -193,6 +211,10 @@ def _adapter(run: Run, tmp: Path, verify: bool):
     reference = load_tuned(run)
     reloaded = PeftModel.from_pretrained(load_base(run), str(tmp)).eval()
     sequences = _sample_ids(run, tmp)
+    same = sequences == _sample_ids(run, run.adapter_dir)
+    report.checks.append(checks.Check("adapter", "tokenizer + chat template saved", same,
+                                      f"{len(sequences)} sample prompts tokenize "
+                                      + ("identically" if same else "differently") + " from the export"))
     report.checks.append(checks.check_reload("adapter", reference, reloaded, sequences))
     return summary, report
 
@@ -226,52 +248,74 @@ def _sample_ids(run: Run, tokenizer_dir: Path) -> list[list[int]]:
 
 
 def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_parent: Path):
-    """Merge into a temporary 16-bit folder, convert, quantize K-quants from an f16/bf16 GGUF, verify."""
-    notes = [_gguf_method_note(run)]
-    files, conversions = [], {}
+    """Merge into a temporary 16-bit folder, write each GGUF (Unsloth's writer where usable, else ours), verify."""
+    missing = _unsloth_gguf_missing(run)
     work_parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".export-work.", dir=work_parent) as work:
-        merged_dir = Path(work) / "merged"
-        merged, _, dtype = merge_run(run, merged_dir)
-        wide = [q for q in quants if q in OUTTYPES]
-        for quant in wide:
-            path = tmp / f"{name}-{quant}.gguf"
-            conversions[quant] = _report_dict(convert(merged_dir, path, quant, name=name))
-            files.append(path.name)
-        kquants = [q for q in quants if q in KQUANTS]
-        if kquants:
-            source_type = "bf16" if dtype == "bfloat16" else "f16"
-            source = tmp / f"{name}-{source_type}.gguf"
-            if source_type not in wide:
-                source = Path(work) / f"{name}-{source_type}.gguf"
-                convert(merged_dir, source, source_type, name=name)
-            for quant in kquants:
-                path = tmp / f"{name}-{quant}.gguf"
-                conversions[quant] = {"tensor_types": quantize(source, path, quant), "from": source_type}
-                files.append(path.name)
-        files.sort(key=lambda f: quants.index(f.rsplit("-", 1)[1].removesuffix(".gguf")))
-        files_by_quant = {f"gguf {q}": (q, tmp / f"{name}-{q}.gguf") for q in quants}
-        report = checks.verify_ggufs(run, merged, files_by_quant) if verify else None
-    (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(files, conversions)), encoding="utf-8")
+    with tempfile.TemporaryDirectory(prefix=".export-work.", dir=work_parent) as scratch:
+        work = Path(scratch)
+        merged, _, dtype = merge_run(run, work / "merged")
+        conversions = {} if missing else _unsloth_gguf(run, work, tmp, quants, name)
+        ours = [q for q in quants if q not in conversions]
+        conversions.update(_own_gguf(work, tmp, ours, name, dtype))
+        files = [f"{name}-{q}.gguf" for q in quants]
+        targets = {f"gguf {q}": (q, tmp / f) for q, f in zip(quants, files, strict=True)}
+        report = checks.verify_ggufs(run, merged, targets) if verify else None
+    if missing:
+        note = "GGUF written by the built-in converter; Unsloth's save_pretrained_gguf needs " + ", ".join(missing)
+        note += " (missing here)"
+    else:
+        note = f"GGUF written by Unsloth's save_pretrained_gguf ({', '.join(ours) or 'all'} by the built-in one)"
+    (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(quants, files, conversions)), encoding="utf-8")
     summary = {"files": files, "method": "built-in HF->GGUF converter (gguf package) + llama.cpp quantizer",
-               "merged_dtype": dtype, "conversions": conversions, "notes": notes}
+               "merged_dtype": dtype, "conversions": conversions, "notes": [note]}
     return summary, report
 
 
-def _gguf_method_note(run: Run) -> str:
-    """Why the built-in converter ran instead of Unsloth's save_pretrained_gguf."""
+def _own_gguf(work: Path, tmp: Path, quants: list[str], name: str, dtype: str) -> dict[str, Any]:
+    """Our converter for f32/f16/bf16/q8_0; K-quants by llama.cpp from an f16 (bf16 for bf16 runs) GGUF."""
+    conversions: dict[str, Any] = {}
+    for quant in (q for q in quants if q in OUTTYPES):
+        conversions[quant] = _report_dict(convert(work / "merged", tmp / f"{name}-{quant}.gguf", quant, name=name))
+    kquants = [q for q in quants if q in KQUANTS]
+    if kquants:
+        source_type = "bf16" if dtype == "bfloat16" else "f16"
+        source = tmp / f"{name}-{source_type}.gguf"
+        if source_type not in quants:
+            source = work / f"{name}-{source_type}.gguf"
+            convert(work / "merged", source, source_type, name=name)
+        for quant in kquants:
+            types = quantize(source, tmp / f"{name}-{quant}.gguf", quant)
+            conversions[quant] = {"tensor_types": types, "from": source_type}
+    return conversions
+
+
+def _unsloth_gguf_missing(run: Run) -> list[str]:
+    """What Unsloth's save_pretrained_gguf needs that is missing here (empty: use it)."""
     import importlib.util
 
     import torch
 
-    missing = [what for what, ok in (
+    return [what for what, ok in (
         ("the unsloth training backend", run.backend == "unsloth"),
         ("CUDA", torch.cuda.is_available()),
         ("unsloth", importlib.util.find_spec("unsloth") is not None),
         ("a llama.cpp build (llama-quantize)", shutil.which("llama-quantize") is not None),
     ) if not ok]
-    return ("GGUF written by the built-in converter; Unsloth's save_pretrained_gguf needs "
-            + ", ".join(missing) + " (missing here)") if missing else "GGUF written by the built-in converter"
+
+
+def _unsloth_gguf(run: Run, work: Path, tmp: Path, quants: list[str], name: str) -> dict[str, Any]:
+    """Unsloth's own GGUF writer (CUDA + llama.cpp); returns the quants it produced, moved to our names."""
+    from unsloth import FastLanguageModel  # not exercised by the CPU test suite: needs CUDA and llama.cpp
+
+    model, tokenizer = FastLanguageModel.from_pretrained(str(run.adapter_dir), load_in_4bit=False)
+    model.save_pretrained_gguf(str(work / "unsloth"), tokenizer, quantization_method=quants)
+    made = {}
+    for quant in quants:
+        hits = sorted(p for p in work.rglob("*.gguf") if p.name.lower().endswith(f".{quant}.gguf"))
+        if hits:
+            shutil.move(str(hits[0]), tmp / f"{name}-{quant}.gguf")
+            made[quant] = {"tensor_types": tensor_types(tmp / f"{name}-{quant}.gguf"), "by": "unsloth"}
+    return made
 
 
 def _report_dict(report) -> dict[str, Any]:
@@ -282,10 +326,9 @@ def _report_dict(report) -> dict[str, Any]:
     return data
 
 
-def _gguf_card(files: list[str], conversions: dict[str, Any]) -> str:
+def _gguf_card(quants: list[str], files: list[str], conversions: dict[str, Any]) -> str:
     lines = ["## Files", ""]
-    for file in files:
-        quant = file.rsplit("-", 1)[1].removesuffix(".gguf")
+    for quant, file in zip(quants, files, strict=True):
         types = conversions[quant].get("types") or conversions[quant].get("tensor_types")
         lines.append(f"- `{file}`: tensor types {json.dumps(types)}")
     return "\n".join(lines)
@@ -300,5 +343,10 @@ def _write_modelfile(tmp: Path, out: Path, first_file: str, template: dict[str, 
             "ollama", "Modelfile TEMPLATE renders like the chat template", True,
             f"variant {template['variant']}: {len(probes(template['system']))} probe conversations render "
             "byte-identical from the Go TEMPLATE and from the Jinja template"))
-    return {"modelfile": str(out / "Modelfile"), "family": template["family"].name, "variant": template["variant"],
-            "system": template["system"], "command": ollama_command(name, str(out / "Modelfile"))}
+    result = {"modelfile": str(out / "Modelfile"), "family": template["family"].name,
+              "variant": template["variant"], "system": template["system"],
+              "command": ollama_command(name, str(out / "Modelfile"))}
+    if template["varying_system"]:
+        result["note"] = ("the training rows had different system prompts, so SYSTEM is the template's default: "
+                          "send the system prompt your rows used with each request (Ollama API 'system')")
+    return result
