@@ -13,10 +13,11 @@ peft + trl on both sides), fp32, LoRA r 16 on all projections, AdamW, no gradien
    through ``scripts/train.py``, on Task API conversations joined into chats of 1 to 4 exchanges (about 60 to
    400 tokens).
 
-Throughput is steady-state: non-pad tokens from the end of step 1 to the end of the last step, over that time
-(step 1 pays one-off costs). Every run is its own process (no memory carried from one run to the next), runs
-alternate between the two sides, and each side keeps its best run: the machine is shared and the best run is
-the least disturbed one. ``python benchmarks/bench_train.py --baseline CONFIG OUT`` is the baseline script.
+Throughput is steady-state: non-pad tokens from the end of step 1 to the end of the last step (step 1 pays
+one-off costs), per wall-clock second and per CPU second of the training process. Every run is its own process
+(no memory carried from one run to the next), runs alternate between the two sides, and each side keeps its
+best run. On a shared machine wall-clock time mostly measures the neighbours, CPU time the work: when the load
+average exceeded the core count during the run, only the CPU-time ratios are judged against the targets. ``python benchmarks/bench_train.py --baseline CONFIG OUT`` is the baseline script.
 """
 
 from __future__ import annotations
@@ -54,11 +55,16 @@ def config_dict(data: Path, out: Path, **training: Any) -> dict[str, Any]:
 
 
 def steady(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Tokens/s from the end of step 1 to the end of the last step; rows hold cumulative tokens and time_s."""
+    """Tokens per wall second and per CPU second from the end of step 1 to the end of the last step.
+
+    ``rows`` hold cumulative tokens, time_s and cpu_s. CPU time barely moves when other processes share the
+    cores, wall time does: on a busy machine the CPU-time ratio is the one to trust.
+    """
     first, last = rows[0], rows[-1]
-    seconds = last["time_s"] - first["time_s"]
-    return {"tokens_per_s": round((last["tokens"] - first["tokens"]) / seconds, 1), "seconds": round(seconds, 2),
-            "tokens": last["tokens"] - first["tokens"], "steps": len(rows) - 1}
+    tokens = last["tokens"] - first["tokens"]
+    seconds, cpu = last["time_s"] - first["time_s"], last["cpu_s"] - first["cpu_s"]
+    return {"tokens_per_s": round(tokens / seconds, 1), "tokens_per_cpu_s": round(tokens / cpu, 1),
+            "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "tokens": tokens, "steps": len(rows) - 1}
 
 
 def ours(config: dict[str, Any], tmp: Path) -> dict[str, Any]:
@@ -113,10 +119,11 @@ def plain_trl(config_path: Path, out: Path) -> None:
 
     class Clock(TrainerCallback):  # measurement only: non-pad tokens (the Trainer's own count) and time per step
         def on_train_begin(self, args, state, control, **kwargs):
-            self.started = time.perf_counter()
+            self.started, self.cpu_started = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
-            rows.append({"tokens": state.num_input_tokens_seen, "time_s": time.perf_counter() - self.started})
+            rows.append({"tokens": state.num_input_tokens_seen, "time_s": time.perf_counter() - self.started,
+                         "cpu_s": time.process_time() - self.cpu_started})
 
     with tempfile.TemporaryDirectory() as tmp:
         trainer = CpuSFTTrainer(
@@ -160,8 +167,22 @@ def alternate(first, second, repeats: int = REPEATS) -> tuple[list[dict], list[d
     return a, b
 
 
-def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return max(runs, key=lambda r: r["tokens_per_s"])
+def figure_pair(name: str, ours_runs: list[dict], base_runs: list[dict], base_what: str, target: float,
+                busy: bool, load: float, setup: str) -> list[dict[str, Any]]:
+    """Two figures for one comparison: per CPU-second (judged) and per wall second (judged on a quiet machine)."""
+    figures = []
+    for key, unit in (("tokens_per_cpu_s", "tokens/CPU-s"), ("tokens_per_s", "tokens/s")):
+        ours, base = max(r[key] for r in ours_runs), max(r[key] for r in base_runs)
+        ratio = ours / base
+        wall = key == "tokens_per_s"
+        figures.append({
+            "figure": f"{name}, {'wall clock' if wall else 'CPU time'}", "ours": ours, "unit": unit,
+            "baseline": base, "baseline_what": base_what, "target": f">= {target}x",
+            "met": None if wall and busy else ratio >= target,
+            "note": f"{setup}; best of {len(ours_runs)} alternating runs, each in its own process"
+                    + (f"; not judged: load average {load} on {os.cpu_count()} cores" if wall and busy else ""),
+        })
+    return figures
 
 
 def run(results: Path | None = RESULTS) -> dict[str, Any]:
@@ -178,31 +199,28 @@ def run(results: Path | None = RESULTS) -> dict[str, Any]:
                                             max_seq_length=1024, padding_free=free) for free in (False, True))
         padded_runs, free_runs = alternate(lambda: ours(padded_cfg, tmp), lambda: ours(free_cfg, tmp))
 
-    speed, plain, padded, free = best(ours_runs), best(plain_runs), best(padded_runs), best(free_runs)
-    ratio = round(speed["tokens_per_s"] / plain["tokens_per_s"], 3)
-    gain = round(free["tokens_per_s"] / padded["tokens_per_s"], 3)
+    load = round(max(load_before[0], os.getloadavg()[0]), 2)
+    busy = load > (os.cpu_count() or 1)  # other work competed for the cores: wall-clock ratios are noise
+    figures = [
+        *figure_pair("train.py vs a plain TRL SFTTrainer script (SmolLM2-135M, CPU, hf backend)", ours_runs,
+                     plain_runs, "plain trl SFTTrainer, same model/rows/hyperparameters", 0.95, busy, load,
+                     "steps 2-10 of 10, batch 4"),
+        *figure_pair("padding-free vs padded batches, effective (non-pad) tokens (SmolLM2-135M, CPU)", free_runs,
+                     padded_runs, "padded batches, same rows and steps", 1.3, busy, load,
+                     "chats of 1-4 exchanges, batch 8, steps 2-5 of 5"),
+    ]
     result = {
         "date": datetime.date.today().isoformat(),
         "machine": {"cores": os.cpu_count(), "platform": platform.platform(terse=True),
                     "python": platform.python_version()},
         "model": f"{MODEL} (SmolLM2-135M-Instruct), hf backend, fp32 on CPU",
         "seconds": round(time.perf_counter() - started, 1),
-        # other processes on the machine slow both sides; the ratios are what to compare
         "load_average_1min": {"start": round(load_before[0], 2), "end": round(os.getloadavg()[0], 2)},
-        "train_path": {"ours_runs": ours_runs, "plain_trl_runs": plain_runs, "ratio": ratio,
+        "train_path": {"ours_runs": ours_runs, "plain_trl_runs": plain_runs,
                        "setup": "Task API train.jsonl, batch 4, max_seq_length 256, 10 steps, lr 2e-4"},
-        "padding_free": {"padded_runs": padded_runs, "padding_free_runs": free_runs, "ratio": gain,
+        "padding_free": {"padded_runs": padded_runs, "padding_free_runs": free_runs,
                          "setup": "200 chats of 1-4 Task API exchanges, batch 8, max_seq_length 1024, 5 steps"},
-        "figures": [
-            {"figure": "train.py tokens/s vs a plain TRL SFTTrainer script (SmolLM2-135M, CPU, hf backend)",
-             "ours": speed["tokens_per_s"], "unit": "tokens/s", "baseline": plain["tokens_per_s"],
-             "baseline_what": "plain trl SFTTrainer, same model/rows/hyperparameters", "target": ">= 0.95x",
-             "met": ratio >= 0.95, "note": f"steady state, steps 2-10, best of {REPEATS} alternating runs"},
-            {"figure": "padding-free vs padded batches, effective (non-pad) tokens/s (SmolLM2-135M, CPU)",
-             "ours": free["tokens_per_s"], "unit": "tokens/s", "baseline": padded["tokens_per_s"],
-             "baseline_what": "padded batches, same rows and steps", "target": ">= 1.3x", "met": gain >= 1.3,
-             "note": f"chats of 1-4 exchanges, batch 8, steps 2-5, best of {REPEATS} alternating runs"},
-        ],
+        "figures": figures,
     }
     if results is not None:
         from llmops_ft.io import atomic_write_json

@@ -1,7 +1,7 @@
 """Training metrics: one ``metrics.jsonl`` row per log step, a plain progress line, ``loss.png``.
 
 Each row: step, epoch, loss, lr, grad_norm, tokens (non-pad, all ranks, this session) and tokens/s since the
-previous row, seconds since this session's training began, peak memory, and MFU: a LoRA step costs about
+previous row, wall and CPU seconds since this session's training began, peak memory, and MFU: a LoRA step costs about
 4 x parameters x tokens FLOPs (forward, and backward through the activations but not into the frozen weights),
 divided by the device's peak. The CPU peak is the matmul throughput measured through torch on the project's
 reference machine (2 cores, see the design guide); set ``LLMOPS_FT_PEAK_FLOPS`` to your device's peak to
@@ -63,11 +63,13 @@ def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dic
 
         def __init__(self) -> None:
             self.started = self.last_time = time.perf_counter()
+            self.cpu_started = time.process_time()
             self.last_tokens = 0
             self.rows: list[dict[str, Any]] = []
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.started = self.last_time = time.perf_counter()
+            self.cpu_started = time.process_time()
             self.last_tokens = self.tokens_all_ranks()
 
         def tokens_all_ranks(self) -> int:
@@ -99,6 +101,7 @@ def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dic
                 "tokens": tokens,
                 "tokens_per_s": round(tokens_per_s, 1),
                 "time_s": round(now - self.started, 3),  # since this session's training began
+                "cpu_s": round(time.process_time() - self.cpu_started, 3),  # this process's CPU time, same span
                 "memory_mib": round(peak_memory_mib(env.device), 1),
                 "mfu": float(f"{FLOPS_PER_PARAM_TOKEN * n_params * tokens_per_s / peak:.4g}") if peak else None,
             }
