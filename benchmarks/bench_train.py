@@ -17,7 +17,8 @@ Throughput is steady-state: non-pad tokens from the end of step 1 to the end of 
 one-off costs), per wall-clock second and per CPU second of the training process. Every run is its own process
 (no memory carried from one run to the next), runs alternate between the two sides, and each side keeps its
 best run. On a shared machine wall-clock time mostly measures the neighbours, CPU time the work: when the load
-average exceeded the core count during the run, only the CPU-time ratios are judged against the targets. ``python benchmarks/bench_train.py --baseline CONFIG OUT`` is the baseline script.
+average exceeded the core count during the run, only the CPU-time ratios are judged against the targets.
+``python benchmarks/bench_train.py --baseline CONFIG OUT`` is the baseline script.
 """
 
 from __future__ import annotations
