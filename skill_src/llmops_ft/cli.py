@@ -7,6 +7,7 @@ The runner adds ``--json``, turns a :class:`UserError` into one line on stderr, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -68,7 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser, module = build_parser(verb)
     args = parser.parse_args(rest)
     try:
-        result = module.run(args)
+        if args.json:  # progress lines go to stderr so stdout holds only the one JSON object
+            with contextlib.redirect_stdout(sys.stderr):
+                result = module.run(args)
+        else:
+            result = module.run(args)
     except UserError as exc:
         if getattr(args, "json", False):
             print(json.dumps({"ok": False, "error": str(exc)}))
