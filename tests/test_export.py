@@ -263,17 +263,19 @@ def test_cli_unsupported_architecture_is_one_line(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_gguf_export_verifies(smollm2_dir, tmp_path):
-    """The embedded SmolLM2-135M, trained 2 steps: f16, q8_0 and q4_k_m verify; hidden 576 is not a multiple of
-    256, so q4_k_m is a mix: Q4_K/Q6_K where rows allow (ffn_down, 1536 wide), Q5_0/Q8_0 fallbacks elsewhere."""
+    """The embedded SmolLM2-135M after one training step: f16 and q4_k_m verify (q8_0's criteria run on the tiny
+    model; on SmolLM2 it measured 95.7% llama.cpp / 98.8% transformers top-1 agreement, see the export report).
+    Hidden 576 is not a multiple of 256, so q4_k_m is a mix: Q4_K/Q6_K where rows allow (ffn_down, 1536 wide),
+    Q5_0/Q8_0 fallbacks elsewhere."""
     from llmops_ft.export.pipeline import export
     from test_export_support import train_run
 
-    run = train_run(tmp_path / "smol", smollm2_dir, steps=2, learning_rate=2e-4)
-    summary = export(str(run), "gguf", str(tmp_path / "gguf"), quants=["f16", "q8_0", "q4_k_m"], ollama=True)
+    run = train_run(tmp_path / "smol", smollm2_dir, steps=1, learning_rate=2e-4)
+    summary = export(str(run), "gguf", str(tmp_path / "gguf"), quants=["f16", "q4_k_m"], ollama=True)
     assert summary["ok"], summary["verification_table"]
     by = {(c["export"], c["name"]): c["values"] for c in summary["verification"]["checks"]}
     assert by[("gguf f16", "transformers top-1 agreement")]["strict"] == 1.0
-    assert by[("gguf q8_0", "top-1 agreement (llama.cpp)")]["strict"] >= 0.9
+    assert by[("gguf f16", "greedy 32 tokens = HF")]["identical"] >= 6
     types = summary["conversions"]["q4_k_m"]["tensor_types"]
     assert types["Q4_K"] > 0 and types["Q6_K"] > 0 and types["Q5_0"] > types["Q4_K"]
     modelfile = (tmp_path / "gguf" / "Modelfile").read_text()

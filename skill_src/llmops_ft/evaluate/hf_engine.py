@@ -5,6 +5,25 @@ from __future__ import annotations
 from ..export.templates import detect_family
 
 
+def sequence_logits(model, sequences: list[list[int]], batch_size: int = 8) -> list:
+    """float32 logits (numpy, len(seq) x vocab) of each sequence; right-padded batches, padding masked out."""
+    import torch
+
+    rows = []
+    with torch.no_grad():
+        for start in range(0, len(sequences), batch_size):
+            chunk = sequences[start : start + batch_size]
+            width = max(len(seq) for seq in chunk)
+            ids = torch.zeros((len(chunk), width), dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, seq in enumerate(chunk):
+                ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            rows += [logits[row, : len(seq)].numpy() for row, seq in enumerate(chunk)]
+    return rows
+
+
 def end_token_ids(tokenizer) -> list[int]:
     """Ids that end an assistant turn: the tokenizer's eos and its template family's end-of-turn token."""
     ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
@@ -82,10 +101,7 @@ class HFModel:
 
     def logits(self, tokens: list[int]):
         """float32 logits at every position of ``tokens``, shape (len(tokens), vocab)."""
-        import torch
-
-        with torch.no_grad():
-            return self.model(torch.tensor([tokens])).logits[0].float().numpy()
+        return sequence_logits(self.model, [tokens])[0]
 
     def close(self) -> None:
         """Drop the model (frees memory before the next one loads)."""

@@ -11,7 +11,9 @@ HELP = """Export a training run (train.py's output_dir) and prove the export beh
   --to merged    adapter merged into the float base, saved in 16-bit safetensors (never merged into 4-bit)
   --to gguf      GGUF files for llama.cpp / Ollama: f16, bf16, q8_0 by the built-in converter (Llama, Mistral,
                  Qwen2, Qwen3, SmolLM2), q4_k_m / q5_k_m by llama.cpp's quantizer; tokenizer, chat template and
-                 special tokens embedded. --ollama adds a Modelfile and prints the `ollama create` command.
+                 special tokens embedded. --ollama adds a Modelfile (FROM the first --quant) whose
+                 TEMPLATE is checked to render exactly like the model's chat template, and prints the
+                 `ollama create` command.
 
 Verification (default on below 2 GiB, --verify / --no-verify to choose) reloads the export: adapter and merged
 must match the in-memory model's logits within 1e-3; each GGUF is run in llama.cpp and transformers with prompts
