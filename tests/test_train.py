@@ -141,10 +141,14 @@ def test_only_complete_checkpoints_count(tmp_path):
         ckpt.resolve_resume(str(half), root)
 
 
-def test_padding_free_keeps_examples_apart(tiny_model_dir):
-    """Each example's loss inside a flattened batch equals its loss alone; a plain causal mask over the same
-    flattened batch (attention across examples) changes it, so this comparison can detect leakage."""
+@pytest.mark.parametrize("attention", ["sdpa", "sdpa_varlen"])
+def test_padding_free_keeps_examples_apart(tiny_model_dir, attention):
+    """Each example's loss inside a flattened batch equals its loss alone, with transformers' SDPA (dense
+    block-diagonal mask) and with ours (SDPA per example, what train.py uses for padding_free without flash-attn).
+    A plain causal mask over the same flattened batch (attention across examples) changes it, so this comparison
+    can detect leakage."""
     import torch
+    from llmops_ft.train.varlen import use_varlen_attention
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
@@ -154,24 +158,31 @@ def test_padding_free_keeps_examples_apart(tiny_model_dir):
     collate = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
     batch = collate([{"input_ids": e.input_ids, "labels": e.labels} for e in examples])
     assert batch["input_ids"].shape[0] == 1 and "attention_mask" not in batch
+    spans, start = [], 0
+    for example in examples:
+        spans.append((start, start + len(example.input_ids)))
+        start += len(example.input_ids)
 
     def loss(**inputs) -> float:
         with torch.no_grad():  # use_cache=False as in training: a KV cache turns off packed-sequence detection
             return model(**inputs, use_cache=False).loss.item()
 
-    start, leaks = 0, []
-    for example in examples:
-        n = len(example.input_ids)
+    def own_labels(a: int, b: int):
+        labels = torch.full_like(batch["labels"], -100)
+        labels[0, a:b] = batch["labels"][0, a:b]
+        return labels
+
+    # control, on plain SDPA: one causal mask over the whole row lets each example see the ones before it
+    across = [loss(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=own_labels(a, b),
+                   attention_mask=torch.ones_like(batch["input_ids"])) for a, b in spans]
+    if attention == "sdpa_varlen":
+        assert use_varlen_attention(model) and model.config._attn_implementation == "sdpa_varlen"
+    for example, (a, b), leaked in zip(examples, spans, across, strict=True):
         alone = loss(input_ids=torch.tensor([example.input_ids]), labels=torch.tensor([example.labels]))
-        own = torch.full_like(batch["labels"], -100)
-        own[0, start:start + n] = batch["labels"][0, start:start + n]
-        flat = loss(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=own)
-        across = loss(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=own,
-                      attention_mask=torch.ones_like(batch["input_ids"]))
+        flat = loss(input_ids=batch["input_ids"], position_ids=batch["position_ids"], labels=own_labels(a, b))
         assert flat == pytest.approx(alone, abs=1e-4)
-        leaks.append(abs(across - alone))
-        start += n
-    assert leaks[0] < 1e-4 and min(leaks[1:]) > 1e-3
+        if a > 0:
+            assert abs(leaked - alone) > 1e-3
 
 
 # --- whole runs ----------------------------------------------------------------------------------------------------
@@ -194,6 +205,7 @@ def test_tiny_run_writes_the_run_dir(tiny_model_dir, tmp_path, padding_free):
     assert run["dataset"]["rows"] == sum(1 for _ in read_jsonl(TASK_API)) and len(run["dataset"]["train_sha256"]) == 64
     assert run["system_prompt"] is None  # Task API prompts carry each row's date
     assert run["precision"] == {"dtype": "float32", "fp16": False, "bf16": False}
+    assert run["attention"] == ("sdpa_varlen" if padding_free else "sdpa")  # per-example attention when flattened
     assert run["versions"]["trl"] and run["versions"]["peft"] and run["hardware"]["world_size"] == 1
     assert run["tokens_per_s"] > 0 and run["final_loss"] < run["first_loss"]
 
@@ -201,6 +213,7 @@ def test_tiny_run_writes_the_run_dir(tiny_model_dir, tmp_path, padding_free):
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     for row in rows:
         assert math.isfinite(row["loss"]) and row["tokens"] > 0 and row["memory_mib"] > 0 and row["mfu"] > 0
+    assert rows[-1]["time_s"] > rows[0]["time_s"] and rows[-1]["cpu_s"] > rows[0]["cpu_s"]
     assert rows[-1]["lr"] < rows[1]["lr"]  # linear decay after the warmup step
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "LoRA adapter" in (out / "README.md").read_text()

@@ -47,6 +47,7 @@ def logged_steps(metrics: Path) -> list[int]:
         return []
 
 
+@pytest.mark.slow
 def test_unsloth_backend_learns_on_cpu(tmp_path, smollm2_dir):
     """The default backend when Unsloth imports: SmolLM2-135M on the Task API data, loss falls by >= 5%."""
     out = tmp_path / "run"

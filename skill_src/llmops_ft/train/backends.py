@@ -145,6 +145,10 @@ def load_hf(config: dict[str, Any], base: str, precision: dict[str, Any], env: E
     except OSError as exc:
         raise UserError(f"cannot load the model: {str(exc).splitlines()[0]}", file=base, field="model.name") from None
     model.config.use_cache = False
+    if config["training"]["padding_free"]:
+        from .varlen import use_varlen_attention
+
+        use_varlen_attention(model)  # without flash-attn, attention per example instead of a dense block mask
     if model_cfg["load_in_4bit"]:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=bool(config["training"]["gradient_checkpointing"]),

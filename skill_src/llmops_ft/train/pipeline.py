@@ -193,6 +193,7 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
              f"{'4-bit' if config['model']['load_in_4bit'] else '16/32-bit'} weights)")
     model = load_model(backend, config, base, precision, env)
     trainable, total = model.get_nb_trainable_parameters()
+    summary["attention"] = getattr(model.config, "_attn_implementation", None)
     show_progress = is_terminal() and env.is_main
     metrics = make_metrics_callback(metrics_path, env=env, n_params=total, precision=precision,
                                     show_progress=show_progress)
@@ -241,6 +242,7 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
         "git_commit": git_commit(),
         "hardware": hardware(env, gpu),
         "precision": precision,
+        "attention": summary["attention"],
         "steps": steps,
         "first_loss": curve["first_loss"],
         "final_loss": curve["final_loss"],
