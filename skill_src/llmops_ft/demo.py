@@ -8,6 +8,7 @@ Writes demo/report.md and demo/loss.png; a missed goal is reported with its numb
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Result:
     """Run the stages, write the report, print the summary."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # weight-loading bars, read when transformers loads
     report = run_demo(Path(args.out), steps=args.steps, eval_limit=args.eval_limit)
     return Result(data=report, text=report["summary"], exit_code=0 if report["ok"] else 1)
 
@@ -100,15 +102,13 @@ def _plan(state: dict[str, Any]) -> str:
 
 
 def _train(state: dict[str, Any]) -> str:
-    from .io import read_jsonl
     from .train import train
 
     summary = train(state["config"], resume="never", force=True)
     state["train"] = summary
-    run_dir = Path(summary["output_dir"])
-    losses = [row["loss"] for row in read_jsonl(run_dir / "metrics.jsonl") if "loss" in row]
-    state["losses"] = (losses[0], losses[-1]) if losses else (None, None)
-    return f"{summary.get('steps')} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}, {summary.get('backend')} backend"
+    state["losses"] = (summary["first_loss"], summary["final_loss"])  # means of the first/last 3 logged steps
+    return (f"{summary.get('steps')} steps, loss {summary['first_loss']:.3f} -> {summary['final_loss']:.3f}, "
+            f"{summary.get('backend')} backend")
 
 
 def _evaluate(state: dict[str, Any]) -> str:
@@ -194,15 +194,18 @@ def _report(state: dict[str, Any], timings: list[dict[str, Any]], total: float, 
         lines += [_metrics_table(ev)]
     if state.get("losses"):
         first, last = state["losses"]
-        lines += ["", f"Training loss {first:.3f} -> {last:.3f} ({state['train'].get('steps')} steps); "
-                  "curve in loss.png.", "", "![loss](loss.png)"]
+        lines += ["", f"Training loss {first:.3f} -> {last:.3f} (means of the first and last 3 logged steps, "
+                  f"{state['train'].get('steps')} steps); curve in loss.png.", "", "![loss](loss.png)"]
     if state.get("exports"):
         lines += ["", "## Exports", "", "| kind | files | size |", "| --- | --- | --- |"]
-        lines += [f"| {k} | {', '.join(s['files'][:4])} | {s.get('bytes', 0) / 2**20:.1f} MiB |"
+        lines += [f"| {k} | {', '.join(s['files'])} | {s.get('bytes', 0) / 2**20:.1f} MiB |"
                   for k, s in state["exports"].items()]
         ollama = state["exports"].get("gguf", {}).get("ollama")
         if ollama:
-            lines += ["", f"Run it in Ollama: `{ollama.get('command', '')}`"]
+            # relative to the report: the report names no machine's paths
+            modelfile = Path(ollama["modelfile"]).resolve().relative_to(out.resolve())
+            lines += ["", f"Run it in Ollama, from this report's folder: `ollama create task-api-assistant -f "
+                      f"{modelfile}`"]
     if state.get("answers"):
         lines += ["", "## Three new requests, answered by the GGUF in llama.cpp", ""]
         lines += [f"- **{a['request']}**  \n  `{a['answer']}` ({'valid' if a['valid_json'] else 'NOT valid'} JSON)"

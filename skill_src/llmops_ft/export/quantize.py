@@ -7,6 +7,7 @@ read back from the file and reported.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -30,7 +31,15 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> di
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, KQUANTS[quant])
     params.nthread = threads or os.cpu_count() or 2
-    status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    # llama-cpp-python prints llama.cpp's log at the level of its "llama-cpp-python" logger: one line per tensor
+    # here, so only errors while quantizing (the resulting type mix is read back and reported instead)
+    logger = logging.getLogger("llama-cpp-python")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    finally:
+        logger.setLevel(level)
     if status != 0 or not dst.is_file():
         raise UserError(f"llama.cpp's quantizer failed ({status}) making {quant}", file=str(src))
     return tensor_types(dst)
