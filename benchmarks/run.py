@@ -24,11 +24,14 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "skill_src"))
 sys.path.insert(0, str(HERE))
+
+from llmops_ft.io import atomic_write_text  # noqa: E402  (after the path set-up above)
+
 RESULTS = HERE / "results.json"
 REPORT = HERE / "BENCHMARKS.md"
 
 
-def _figure(name: str, ours: float, unit: str, *, baseline: float | None = None, baseline_what: str = "",
+def _figure(name: str, ours: float | None, unit: str, *, baseline: float | None = None, baseline_what: str = "",
             higher_is_better: bool = True, target: str = "", met: bool | None = None, note: str = "") -> dict:
     ratio = None
     if baseline:
@@ -110,7 +113,7 @@ def bench_gpu() -> list[dict]:
     import torch
 
     if not torch.cuda.is_available():
-        return [_figure("GPU figures (unsloth vs hf, VRAM, plan vs measured)", 0, "-", met=None,
+        return [_figure("GPU figures (unsloth vs hf, VRAM, plan vs measured)", None, "", met=None,
                         note="not measured: no CUDA GPU on this machine")]
     import bench_gpu
 
@@ -155,7 +158,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     for f in results["figures"]:
         baseline = f"{f['baseline']} ({f['baseline_what']})" if f["baseline"] else "-"
         met = {True: "yes", False: "**no**", None: "-"}[f["met"]]
-        lines.append(f"| {f['figure']} | {f['ours']} {f['unit']} | {baseline} | {f['ratio'] or '-'} | "
+        ours = "-" if f["ours"] is None else f"{f['ours']} {f['unit']}"
+        lines.append(f"| {f['figure']} | {ours} | {baseline} | {f['ratio'] or '-'} | "
                      f"{f['target'] or '-'} | {met} | {f['note']} |")
     lines += ["", "## Faults, measured", "", "| campaign | inputs tried | faults injected | failures |",
               "| --- | --- | --- | --- |"]
@@ -182,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         "figures": [f for name in BENCHES for f in sections.get(name, [])],
         "faults": sections.get("faults", []),
     }
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    REPORT.write_text(render_markdown(results), encoding="utf-8")
+    atomic_write_text(RESULTS, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(REPORT, render_markdown(results))
     print(REPORT.read_text())
     return 0
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
 import pytest
 
 STAGES = ["prep", "plan", "train", "evaluate", "export adapter", "export merged", "export gguf q4_k_m",
-          "llama.cpp answers"]
+          "llama.cpp parity", "llama.cpp answers"]
 
 
 @pytest.mark.slow
@@ -33,3 +34,7 @@ def test_short_demo_runs_every_stage_and_reports_the_missed_goal(repo, tmp_path)
     assert str(tmp_path) not in text and str(repo) not in text  # no machine paths in the report
     assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(report["answers"]) == 3 and all(a["answer"] for a in report["answers"])
+    # the GGUF answered the same 4 rows in llama.cpp; its table sits beside the Python one
+    assert "## The q4_k_m GGUF in llama.cpp vs the tuned model in Python" in text
+    parity = next(s["detail"] for s in report["stages"] if s["stage"] == "llama.cpp parity")
+    assert re.match(r"same answer as Python on [0-4]/4 rows; exact action \d+% \(GGUF\) vs \d+% \(Python\)$", parity)

@@ -282,3 +282,19 @@ def test_smollm2_gguf_export_verifies(smollm2_dir, tmp_path):
     # the Task API rows carry dated system prompts, so run.json has none: SYSTEM is the template's own default
     assert 'SYSTEM """You are a helpful AI assistant named SmolLM, trained by Hugging Face"""' in modelfile
     assert "send the system prompt your rows used with each request" in summary["ollama"]["note"]
+
+
+def test_quantizer_failure_is_one_line_and_its_log_stays_quiet(tmp_path, capfd):
+    from llmops_ft.errors import UserError
+    from llmops_ft.export.quantize import quantize
+
+    bad = tmp_path / "bad.gguf"
+    bad.write_text("not a gguf", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        quantize(bad, tmp_path / "bad-q4_k_m.gguf", "q4_k_m")
+    message = str(err.value)
+    assert message.startswith(f"{bad}: llama.cpp's quantizer failed") and "\n" not in message
+    assert "failed to load model" in message  # the quantizer's own last log line says why
+    assert capfd.readouterr().err == ""  # llama.cpp's log went to the capture, not the terminal
+    print("stderr restored", file=sys.stderr)
+    assert capfd.readouterr().err == "stderr restored\n"

@@ -82,7 +82,7 @@ def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_
     for role, ref in (("base", base), ("tuned", tuned)):
         started = time.time()
         if task_api:
-            result = _task_api(ref, examples, max_new_tokens, batch_size)
+            result = answer_and_score(ref, examples, max_new_tokens, batch_size)
         else:
             result = _loss(ref, examples)
         result.update(model=ref, seconds=round(time.time() - started, 1))
@@ -97,7 +97,8 @@ def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_
     return report
 
 
-def _task_api(ref: str, examples, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
+    """One model (any export kind) answers every example greedily; Task API scores, answers and token counts."""
     from ..taskapi.score import score_all
     from .generate import generate, open_model
 

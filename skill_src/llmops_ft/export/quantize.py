@@ -7,8 +7,12 @@ read back from the file and reported.
 
 from __future__ import annotations
 
-import logging
+import io
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 from ..errors import UserError
@@ -31,18 +35,35 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> di
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, KQUANTS[quant])
     params.nthread = threads or os.cpu_count() or 2
-    # llama-cpp-python prints llama.cpp's log at the level of its "llama-cpp-python" logger: one line per tensor
-    # here, so only errors while quantizing (the resulting type mix is read back and reported instead)
-    logger = logging.getLogger("llama-cpp-python")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
+    with _captured_stderr() as log:  # llama.cpp logs a line or two per tensor; the type mix is reported instead
         status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
-    finally:
-        logger.setLevel(level)
     if status != 0 or not dst.is_file():
-        raise UserError(f"llama.cpp's quantizer failed ({status}) making {quant}", file=str(src))
+        last = (log.text.strip().splitlines() or [""])[-1]
+        raise UserError(f"llama.cpp's quantizer failed ({status}) making {quant}: {last}", file=str(src))
     return tensor_types(dst)
+
+
+class _Log:
+    text = ""
+
+
+@contextmanager
+def _captured_stderr() -> Iterator[_Log]:
+    """Capture what native code writes to file descriptor 2 and what Python writes to sys.stderr (llama-cpp-python
+    prints llama.cpp's log from a Python callback); the text lands in the yielded log."""
+    log, python_side = _Log(), io.StringIO()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            with redirect_stderr(python_side):
+                yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            log.text = sink.read().decode("utf-8", "replace") + python_side.getvalue()
 
 
 def tensor_types(path: Path) -> dict[str, int]:
