@@ -8,6 +8,7 @@ read back from the file and reported.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -35,8 +36,17 @@ def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> di
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, KQUANTS[quant])
     params.nthread = threads or os.cpu_count() or 2
-    with _captured_stderr() as log:  # llama.cpp logs a line or two per tensor; the type mix is reported instead
-        status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    # llama.cpp logs a line or two per tensor (the type mix is reported instead): capture it all, at every level
+    # (a Llama(verbose=False) earlier in the process leaves llama-cpp-python's logger at ERROR, which would hide
+    # the quantizer's own reason for a failure, logged below ERROR)
+    logger = logging.getLogger("llama-cpp-python")
+    level = logger.level
+    logger.setLevel(logging.DEBUG)
+    try:
+        with _captured_stderr() as log:
+            status = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    finally:
+        logger.setLevel(level)
     if status != 0 or not dst.is_file():
         last = (log.text.strip().splitlines() or [""])[-1]
         raise UserError(f"llama.cpp's quantizer failed ({status}) making {quant}: {last}", file=str(src))
