@@ -67,6 +67,7 @@ def run_demo(out: Path, *, steps: int | None = None, eval_limit: int | None = No
     ]
     timings: list[dict[str, Any]] = []
     started = time.perf_counter()
+    _import_backend_first()
     for name, stage in stages:
         print(f"demo: {name} ...", flush=True)
         t0 = time.perf_counter()
@@ -83,6 +84,15 @@ def run_demo(out: Path, *, steps: int | None = None, eval_limit: int | None = No
     total = time.perf_counter() - started
     report = _report(state, timings, total, out, n_stages=len(stages))
     return report
+
+
+def _import_backend_first() -> None:
+    """Let the config's backend (unsloth when it imports) patch transformers before prep loads a tokenizer."""
+    import yaml
+
+    from .train.backends import choose_backend
+
+    choose_backend(yaml.safe_load(CONFIG.read_text(encoding="utf-8")).get("backend", "auto"))
 
 
 def _prep(state: dict[str, Any]) -> str:
@@ -151,12 +161,10 @@ def _parity(state: dict[str, Any]) -> str:
     from .evaluate.rows import read_examples
     from .taskapi.score import score_all
 
-    examples, _ = read_examples(str(EVAL), PARITY_ROWS)
+    examples, _ = read_examples(str(EVAL), min(PARITY_ROWS, state["evaluate"]["n"]))
     gguf = next((state["work"] / "export-gguf").glob("*.gguf"))
     in_llama = answer_and_score(str(gguf), examples, 64, 1)
     in_python = [row["tuned"] for row in state["evaluate"]["predictions"][:len(examples)]]
-    if len(in_python) < len(examples):
-        examples, in_llama["answers"] = examples[:len(in_python)], in_llama["answers"][:len(in_python)]
     targets = [e.target for e in examples]
     state["parity"] = {
         "n": len(examples),
