@@ -56,10 +56,14 @@ def bench_train() -> list[dict]:
     """train.py tokens/s vs a plain TRL script; padding-free vs padded."""
     import bench_train
 
-    r = bench_train.run()
+    return _figures(bench_train.run()["figures"])
+
+
+def _figures(raw: list[dict]) -> list[dict]:
+    """A benchmark module's figure dicts (figure, ours, unit, baseline, ...) as this runner's figures."""
     return [_figure(f["figure"], f["ours"], f["unit"], baseline=f.get("baseline"),
-                    baseline_what=f.get("baseline_what", ""), target=f.get("target", ""), met=f.get("met"),
-                    note=f.get("note", "")) for f in r["figures"]]
+                    baseline_what=f.get("baseline_what", ""), higher_is_better=f.get("higher_is_better", True),
+                    target=f.get("target", ""), met=f.get("met"), note=f.get("note", "")) for f in raw]
 
 
 def bench_smoke() -> list[dict]:
@@ -117,7 +121,7 @@ def bench_gpu() -> list[dict]:
                         note="not measured: no CUDA GPU on this machine")]
     import bench_gpu
 
-    return bench_gpu.run()
+    return _figures(bench_gpu.run())
 
 
 def faults() -> list[dict]:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .cli import Result
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .stages import Stage, run_stages
 
 HELP = """Run the whole job on the embedded defaults: prep the Task API example, plan, train SmolLM2-135M-Instruct
 with LoRA on CPU, evaluate base vs tuned, export adapter / merged / GGUF q4_k_m (+ Ollama Modelfile, verified),
@@ -59,28 +58,15 @@ def run_demo(out: Path, *, steps: int | None = None, eval_limit: int | None = No
     """Every stage in order (stopping at the first failure); returns the report dict."""
     work = out / "work"
     state: dict[str, Any] = {"work": work, "steps": steps, "eval_limit": eval_limit}
-    stages: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    stages: list[Stage] = [
         ("prep", _prep), ("plan", _plan), ("train", _train), ("evaluate", _evaluate),
         ("export adapter", lambda s: _export(s, "adapter")), ("export merged", lambda s: _export(s, "merged")),
         ("export gguf q4_k_m", lambda s: _export(s, "gguf")), ("llama.cpp parity", _parity),
         ("llama.cpp answers", _answer_new),
     ]
-    timings: list[dict[str, Any]] = []
     started = time.perf_counter()
     _import_backend_first()
-    for name, stage in stages:
-        print(f"demo: {name} ...", flush=True)
-        t0 = time.perf_counter()
-        try:
-            detail, ok = stage(state), True
-        except Exception as exc:  # report which stage broke, then stop
-            from .errors import UserError
-
-            detail, ok = (str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"), False
-        timings.append({"stage": name, "seconds": round(time.perf_counter() - t0, 1), "ok": ok, "detail": detail})
-        print(f"demo: {name}: {'ok' if ok else 'FAILED'} in {timings[-1]['seconds']} s — {detail}", flush=True)
-        if not ok:
-            break
+    timings = run_stages(stages, state, announce="demo")
     total = time.perf_counter() - started
     report = _report(state, timings, total, out, n_stages=len(stages))
     return report
@@ -201,16 +187,14 @@ def _answer_new(state: dict[str, Any]) -> str:
 
 
 def _system_prompt(state: dict[str, Any]) -> str | None:
-    """The training data's system prompt shape, with today's date as the reference for relative dates."""
+    """The training rows' system prompt, else the Task API one dated 2026-11-24 (reproducible answers)."""
     import datetime
     import json
 
+    from .taskapi.generate import system_prompt
+
     run = json.loads((Path(state["train"]["output_dir"]) / "run.json").read_text())
-    if run.get("system_prompt"):
-        return run["system_prompt"]
-    today = datetime.date(2026, 11, 24)  # fixed so the demo's answers are reproducible
-    return (f"Today is {today.strftime('%A')} {today.isoformat()}. Reply with one Task API call as JSON; "
-            "use clarify if a detail is missing.")
+    return run.get("system_prompt") or system_prompt(datetime.date(2026, 11, 24))
 
 
 def _report(state: dict[str, Any], timings: list[dict[str, Any]], total: float, out: Path,
@@ -230,7 +214,7 @@ def _report(state: dict[str, Any], timings: list[dict[str, Any]], total: float, 
              "this run.", "", "## Goals", "", "| goal | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {g} | {m} | {'yes' if met else '**NO**'} |" for g, m, met in goals]
     lines += ["", "## Stages", "", "| stage | seconds | result |", "| --- | --- | --- |"]
-    lines += [f"| {t['stage']} | {t['seconds']} | {'' if t['ok'] else '**FAILED**: '}{t['detail']} |"
+    lines += [f"| {t['stage']} | {t['seconds']:.1f} | {'' if t['ok'] else '**FAILED**: '}{t['detail']} |"
               for t in timings]
     if ev:
         lines += ["", "## Base vs tuned on the eval set", ""]
@@ -259,7 +243,7 @@ def _report(state: dict[str, Any], timings: list[dict[str, Any]], total: float, 
     atomic_write_text(out / "report.md", text)
     loss_png = Path(state["train"]["output_dir"]) / "loss.png" if state.get("train") else None
     if loss_png and loss_png.is_file():
-        shutil.copyfile(loss_png, out / "loss.png")
+        atomic_write_bytes(out / "loss.png", loss_png.read_bytes())
     summary = "\n".join([f"{t['stage']:<20} {t['seconds']:>7.1f}s  {'ok' if t['ok'] else 'FAILED'}  {t['detail']}"
                          for t in timings]
                         + [f"{'MET ' if met else 'MISSED'}  {g}: {m}" for g, m, met in goals]

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
-import traceback
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .cli import Result
 from .errors import UserError
 from .io import read_jsonl
+from .stages import Stage, run_stages
 
 HELP = """Run prep -> plan -> train -> export (adapter, merged, GGUF f16) -> reload + generate on a tiny random
 Llama (SmolLM2 tokenizer and chat template) with the Task API example data. Prints one verdict per stage;
@@ -52,7 +50,7 @@ def run(args: argparse.Namespace) -> Result:
 def run_chain(work: Path, *, steps: int = 16, data: str = str(TASK_API_TRAIN)) -> list[dict[str, Any]]:
     """The stages in order; each returns a one-line detail or raises. Stops after the first failure."""
     state: dict[str, Any] = {"work": work, "steps": steps, "data": data}
-    stages: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    stages: list[Stage] = [
         ("model", _stage_model),
         ("prep", _stage_prep),
         ("plan", _stage_plan),
@@ -64,20 +62,7 @@ def run_chain(work: Path, *, steps: int = 16, data: str = str(TASK_API_TRAIN)) -
     ]
     if _cuda_available():
         stages.append(("unsloth-4bit", _stage_unsloth_4bit))
-    verdicts = []
-    for name, stage in stages:
-        started = time.perf_counter()
-        try:
-            detail, ok = stage(state), True
-        except UserError as exc:
-            detail, ok = str(exc), False
-        except Exception as exc:  # a smoke test reports every failure as a verdict, bugs included
-            where = traceback.format_exc(limit=2).splitlines()[-3].strip()
-            detail, ok = f"{type(exc).__name__}: {exc} | {where}", False
-        verdicts.append({"stage": name, "ok": ok, "seconds": round(time.perf_counter() - started, 2), "detail": detail})
-        if not ok:
-            break
-    return verdicts
+    return run_stages(stages, state)
 
 
 def _cuda_available() -> bool:

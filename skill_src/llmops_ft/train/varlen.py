@@ -11,6 +11,7 @@ transformers' own SDPA path unchanged.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 NAME = "sdpa_varlen"
@@ -34,7 +35,7 @@ def varlen_attention(module: Any, query: Any, key: Any, value: Any, attention_ma
     parts = [
         sdpa_attention_forward(module, query[:, :, a:b], key[:, :, a:b], value[:, :, a:b], None, dropout=dropout,
                                scaling=scaling, is_causal=True)[0]
-        for a, b in zip(bounds, bounds[1:], strict=False)
+        for a, b in pairwise(bounds)
     ]
     return torch.cat(parts, dim=1), None
 
