@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 lint: setup
 	$(VENV)/bin/ruff check skill_src scripts tests benchmarks examples
+	$(VENV)/bin/lint-imports --no-cache
 
 test: setup lint
 	$(PY) scripts/render_skill.py --check

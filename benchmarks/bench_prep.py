@@ -43,7 +43,7 @@ def nearest_rank(ordered: list[int], p: float) -> int:
 def naive(path: Path) -> dict[str, int]:
     """datasets.Dataset.from_list(rows).map(apply_chat_template): lengths and trainable counts, per row."""
     import datasets
-    from llmops_ft.models import resolve_model
+    from llmops_ft.engines.models import resolve_model
     from transformers import AutoTokenizer
 
     datasets.disable_progress_bars()

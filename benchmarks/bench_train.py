@@ -104,7 +104,7 @@ def plain_trl(config_path: Path, out: Path) -> None:
     """A plain TRL SFTTrainer script on the same model, rows and hyperparameters (run as ``--baseline``)."""
     import torch
     from llmops_ft.config import load_config
-    from llmops_ft.models import resolve_model
+    from llmops_ft.engines.models import resolve_model
     from llmops_ft.train.data import load_train_data, to_dataset
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback

@@ -140,7 +140,7 @@ def sigkill_resume(kills: int = 3, max_steps: int = 24, seed: int = 0, workdir: 
     """Train a tiny model, SIGKILL it at a random step `kills` times and resume each time with --resume auto;
     the run must end with max_steps steps, one metrics row per step and a loadable adapter."""
     from llmops_ft.data import prepare
-    from llmops_ft.models import build_tiny_llama
+    from llmops_ft.engines.models import build_tiny_llama
 
     result = _campaign(f"SIGKILL training at random steps x{kills}, resume")
     rng = random.Random(seed)
@@ -211,7 +211,7 @@ def docs_sync_faults(rounds: int = 2) -> dict[str, Any]:
 
     from llmops_ft.cli import main
     from llmops_ft.docs.faultserver import faulty_docs_server
-    from llmops_ft.docs.pages import PAGES
+    from llmops_ft.knowledge.pages import PAGES
 
     result = _campaign("docs sync against a faulty loopback server")
     modes = ["500", "sleep", "truncate", "huge", "huge-unsized", "html", "redirect-off"]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from llmops_ft.config import GPUS, HARDWARE_CHOICES, ConfigError, load_config, load_schema, resolve_precision
-from llmops_ft.skill.recommendations import recommended
+from llmops_ft.knowledge.recommendations import recommended
 
 MINIMAL = {"model": {"name": "smollm2-135m"}, "dataset": {"path": "runs/prep"}, "hardware": "cpu"}
 

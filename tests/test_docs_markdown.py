@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from llmops_ft.docs import markdown
-from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
+from llmops_ft.knowledge.pages import PAGES, PAGES_BY_KEY
 
 
 def _page(shared, key: str) -> str:

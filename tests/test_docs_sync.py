@@ -10,11 +10,11 @@ import sys
 import pytest
 from llmops_ft.cli import main
 from llmops_ft.docs.drift import diff_facts, drift_rows, drift_table
-from llmops_ft.docs.facts import load_facts, load_manifest
 from llmops_ft.docs.faultserver import faulty_docs_server
-from llmops_ft.docs.pages import PAGES, PAGES_BY_KEY
 from llmops_ft.docs.sync import fetch_online
-from llmops_ft.skill.recommendations import load_recommendations
+from llmops_ft.knowledge.facts import load_facts, load_manifest
+from llmops_ft.knowledge.pages import PAGES, PAGES_BY_KEY
+from llmops_ft.knowledge.recommendations import load_recommendations
 
 VRAM_ROW = "| 8B               | 6 GB               | 22 GB              |"
 WARMUP_CELL = "<td>5-10% of total steps</td>"

@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory, tiny_model_dir) -> Path:
 @pytest.fixture(scope="module")
 def exports(tiny_run, tmp_path_factory) -> dict[str, Path]:
     """The run as a merged folder and an f16 GGUF (converted directly, no verification: test_export does that)."""
-    from llmops_ft.export.adapter import load_run
+    from llmops_ft.engines.runs import load_run
     from llmops_ft.export.gguf_convert import convert
     from llmops_ft.export.merge import merge_run
 
@@ -39,14 +39,14 @@ def exports(tiny_run, tmp_path_factory) -> dict[str, Path]:
 
 
 def _conversations(n: int = EVAL_ROWS) -> list[list[dict[str, str]]]:
-    from llmops_ft.evaluate.rows import read_examples
+    from llmops_ft.data.examples import read_examples
 
     examples, _ = read_examples(TASK_API / "eval.jsonl", limit=n)
     return [e.prompt for e in examples]
 
 
 def test_every_kind_builds_the_same_prompt_and_answers_greedily(exports):
-    from llmops_ft.evaluate.generate import generate, model_kind, open_model
+    from llmops_ft.engines.generate import generate, model_kind, open_model
 
     assert {k: model_kind(str(p)) for k, p in exports.items()} == {
         "run": "run", "adapter": "adapter", "merged": "merged", "gguf": "gguf", "gguf_dir": "gguf"}
@@ -69,7 +69,7 @@ def test_every_kind_builds_the_same_prompt_and_answers_greedily(exports):
 
 
 def test_hf_batching_and_left_padding_do_not_change_answers(exports):
-    from llmops_ft.evaluate.generate import generate, open_model
+    from llmops_ft.engines.generate import generate, open_model
 
     conversations = _conversations(5)
     batched = open_model(str(exports["merged"]), batch_size=5)
@@ -79,7 +79,7 @@ def test_hf_batching_and_left_padding_do_not_change_answers(exports):
 
 
 def test_errors_name_the_path(tmp_path):
-    from llmops_ft.evaluate.generate import open_model
+    from llmops_ft.engines.generate import open_model
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no run.json, adapter_config.json, config.json or .gguf"):

@@ -49,7 +49,7 @@ def gguf_export(tiny_run, tmp_path_factory) -> dict:
 
 
 def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_path):
-    from llmops_ft.export.adapter import load_base, load_tuned
+    from llmops_ft.engines.runs import load_base, load_tuned
     from llmops_ft.export.pipeline import export
     from llmops_ft.export.verify import max_logit_diff
 
@@ -63,7 +63,7 @@ def test_adapter_export_reloads_exactly_and_carries_the_training(tiny_run, tmp_p
     assert reload_check["name"] == "reload matches in-memory model"
     assert reload_check["values"]["max_abs_logit_diff"] <= 1e-3
     # the adapter is not a no-op: 5 training steps moved the logits away from the base model's
-    from llmops_ft.export.adapter import load_run
+    from llmops_ft.engines.runs import load_run
 
     run = load_run(tiny_run)
     ids = [[1, 9690, 198, 2683, 359, 253, 5356, 2]]
@@ -138,7 +138,7 @@ def test_gguf_embeds_tokenizer_and_template(gguf_export, tiny_run):
 @pytest.fixture(scope="module")
 def broken_reports(gguf_export, tiny_run, tmp_path_factory):
     """Verification of five damaged copies of the f16 GGUF, in one pass."""
-    from llmops_ft.export.adapter import load_run
+    from llmops_ft.engines.runs import load_run
     from llmops_ft.export.merge import merge_run
     from llmops_ft.export.verify import verify_ggufs
 

@@ -56,7 +56,7 @@ def _build(kind: str, tokenizer_dir: Path, out: Path) -> Path:
 def _compare(model_dir: Path, gguf: Path, tie: float = 0.1) -> tuple[float, int]:
     """(max |dlogit| / max |logit|, disagreements beyond a near-tie) of llama.cpp vs transformers."""
     import torch
-    from llmops_ft.evaluate.llama_engine import LlamaCppModel
+    from llmops_ft.engines.llama import LlamaCppModel
     from llmops_ft.export.verify import agreement
     from transformers import AutoModelForCausalLM
 
@@ -115,7 +115,7 @@ def test_bf16_and_q8_0_outputs(tiny_model_dir, tmp_path):
 
 
 def test_k_quants_fall_back_on_narrow_rows(tiny_model_dir, tmp_path):
-    from llmops_ft.evaluate.llama_engine import LlamaCppModel
+    from llmops_ft.engines.llama import LlamaCppModel
     from llmops_ft.export.gguf_convert import convert
     from llmops_ft.export.quantize import quantize
 

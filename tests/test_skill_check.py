@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from llmops_ft.cli import main
-from llmops_ft.docs.facts import DOCS_CACHE, load_facts
+from llmops_ft.knowledge.facts import DOCS_CACHE, load_facts
+from llmops_ft.knowledge.recommendations import RECOMMENDATIONS_PATH, load_set
 from llmops_ft.skill import check, render
 from llmops_ft.skill.checks import commands, grounding
-from llmops_ft.skill.recommendations import RECOMMENDATIONS_PATH, load_set
 
 DESCRIPTION = ("Fine-tune with LoRA or QLoRA using Unsloth and export GGUF for Ollama. Not for inference, RAG or "
                "prompt engineering.")
@@ -244,20 +244,68 @@ def test_hardware_rules_in_the_recommendations(tmp_path):
 
 
 def test_commands_are_parsed_by_the_real_parser(tmp_path, facts):
-    body = ("```bash\npython scripts/prep.py data.jsonl --out runs/p --bogus-flag\n"
-            "python scripts/plan.py --config c.yaml --gpu t5\npython scripts/prep.py data.jsonl --out runs/p\n"
-            "python scripts/no_such_script.py --x\nmake no-such-target\nmake test\n```\n\n"
+    body = ("```bash\nllmops-ft prep data.jsonl --out runs/p --bogus-flag\n"
+            "llmops-ft plan --config c.yaml --gpu t5\nllmops-ft prep data.jsonl --out runs/p\n"
+            "llmops-ft no-such-verb --x\npython -m llmops_ft train --config c.yaml --nope\n"
+            "llmops-ft init-config --gpu t4 --out my.yaml && llmops-ft doctor --verbose\n```\n\n"
             "```python\ndef broken(:\n```\n\n"
-            "Inline mention: `scripts/train.py --dry-run`, `scripts/train.py --nope`.\n")
+            "Inline mention: `llmops-ft train --dry-run`, `llmops-ft train --nope`, `llmops-ft <verb> --help`, "
+            "`llmops-ft --help`, `llmops-ft --version`.\n")
     report = check.run_checks(load_set(), facts, skill_dir=make_skill(tmp_path, body))
     found = "\n".join(messages(report, "commands"))
-    assert "unrecognized arguments: --bogus-flag" in found
+    assert "llmops-ft prep data.jsonl --out runs/p --bogus-flag: unrecognized arguments: --bogus-flag" in found
     assert "invalid choice: 't5'" in found
-    assert "scripts/no_such_script.py does not exist" in found
-    assert "make no-such-target: no such Makefile target" in found
+    assert "llmops-ft no-such-verb: no verb 'no-such-verb'" in found
+    assert "llmops-ft train --config c.yaml --nope: unrecognized arguments: --nope" in found
+    assert "llmops-ft doctor --verbose: unrecognized arguments: --verbose" in found  # the 2nd of a && chain
     assert "python block does not parse" in found
-    assert "scripts/train.py --nope: unrecognized arguments: --nope" in found
-    assert len(messages(report, "commands")) == 6  # the correct prep line, make test and --dry-run pass
+    assert "llmops-ft train --nope: unrecognized arguments: --nope" in found
+    assert "llmops-ft --version: the only option before a verb is --help" in found
+    # the correct prep line, init-config, --dry-run, the <verb> synopsis and --help pass
+    assert len(messages(report, "commands")) == 8
+
+
+def test_a_shown_flag_the_verb_does_not_have_fails_the_repo_skill(tmp_path, facts):
+    # The repository's own SKILL.md with one flag renamed: the check must name it, file and line.
+    skill = tmp_path / "llmops-fine-tuner"
+    shutil.copytree(render.SKILL_DIR, skill)
+    text = (skill / "SKILL.md").read_text(encoding="utf-8")
+    assert "llmops-ft train --config my.yaml --dry-run" in text
+    (skill / "SKILL.md").write_text(text.replace("--config my.yaml --dry-run", "--config my.yaml --dryrun"))
+    report = check.run_checks(load_set(), facts, skill_dir=skill)
+    found = [f for f in report.errors if f.check == "commands"]
+    assert len(found) == 1 and "unrecognized arguments: --dryrun" in found[0].message
+    line = next(i for i, ln in enumerate((skill / "SKILL.md").read_text().splitlines(), 1) if "--dryrun" in ln)
+    assert found[0].line == line and found[0].file.endswith("SKILL.md")
+
+
+def test_the_skill_shows_only_what_runs_in_the_users_project(tmp_path, facts):
+    body = ("```bash\npython scripts/prep.py data.jsonl --out runs/p\nmake test\n"
+            "llmops-ft plan --config examples/configs/cpu_smoke.yaml --gpu cpu\n"
+            "llmops-ft train --config /home/someone/my.yaml\nllmops-ft train --config my.yaml --set output_dir=runs/x\n"
+            "```\n\nInline: `scripts/train.py --dry-run`.\n")
+    report = check.run_checks(load_set(), facts, skill_dir=make_skill(tmp_path, body))
+    found = "\n".join(messages(report, "commands"))
+    assert "scripts/prep.py runs only in a checkout of the llmops-fine-tuner repository" in found
+    assert "show `llmops-ft prep ...`" in found and "show `llmops-ft train ...`" in found
+    assert "make test: make targets exist only in a checkout of the repository" in found
+    assert "examples/configs/cpu_smoke.yaml is a path of the llmops-fine-tuner repository" in found
+    assert "/home/someone/my.yaml is an absolute path of one machine" in found
+    assert len(messages(report, "commands")) == 5  # the last train line is fine
+
+
+def test_repository_documents_keep_their_scripts_and_make_targets(tmp_path, facts):
+    spec = tmp_path / "LEARNING-SPEC.md"
+    spec.write_text("```bash\npython scripts/plan.py --config examples/configs/cpu_smoke.yaml --gpu cpu\n"
+                    "python scripts/prep.py data.jsonl --out runs/p --bogus-flag\nmake test\nmake no-such-target\n"
+                    "python scripts/no_such_script.py --x\n```\n")
+    report = check.run_checks(load_set(), facts, skill_dir=make_skill(tmp_path, "Nothing to run.\n"),
+                              extra_docs=[spec])
+    found = messages(report, "commands")
+    assert any("scripts/prep.py data.jsonl --out runs/p --bogus-flag: unrecognized arguments" in m for m in found)
+    assert "make no-such-target: no such Makefile target" in found
+    assert "scripts/no_such_script.py does not exist" in found
+    assert len(found) == 3  # the plan line and make test pass: they run in this repository
 
 
 def test_a_script_whose_module_is_missing_fails(tmp_path, monkeypatch):

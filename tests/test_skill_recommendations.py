@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from llmops_ft.errors import UserError
-from llmops_ft.skill.recommendations import RECOMMENDATIONS_PATH, load_recommendations, load_set, recommended
+from llmops_ft.knowledge.recommendations import RECOMMENDATIONS_PATH, load_recommendations, load_set, recommended
 
 SEEDED_IDS = [
     "lora.r", "lora.alpha", "lora.dropout", "lora.target_modules", "lora.use_rslora", "training.learning_rate",

@@ -20,7 +20,8 @@ from llmops_ft.taskapi.generate import generate, user_messages
 from llmops_ft.taskapi.schema import ACTIONS, encode_call, load_schema, schema_errors
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "task_api"
-SYSTEM = re.compile(r"^Today is (Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) (\d{4}-\d{2}-\d{2})\. ")
+SYSTEM = re.compile(r"^Today is (\d{4}-\d{2}-\d{2})\. Reply with one Task API call as JSON; "
+                    r"use clarify if a detail is missing\.$")
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 
 
@@ -32,9 +33,7 @@ def committed() -> dict[str, list[dict]]:
 def _today(row: dict) -> dt.date:
     match = SYSTEM.match(row["messages"][0]["content"])
     assert match, row["messages"][0]
-    today = dt.date.fromisoformat(match.group(2))
-    assert match.group(1) == today.strftime("%A"), "weekday in the system prompt must match the date"
-    return today
+    return dt.date.fromisoformat(match.group(1))  # no weekday: Ollama's currentDate gives the date only
 
 
 def _calls(row: dict) -> list[dict]:

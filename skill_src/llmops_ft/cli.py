@@ -6,53 +6,15 @@ The runner adds ``--json``, turns a :class:`UserError` into one line on stderr, 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import importlib
 import json
 import sys
-from dataclasses import dataclass, field
-from typing import Any
 
+from .core.commands import COMMANDS, build_parser
+from .core.result import Result
 from .errors import UserError
 
-# verb -> module; scripts/<verb with "-" as "_">.py calls the same verb.
-COMMANDS: dict[str, str] = {
-    "prep": "llmops_ft.data.command",
-    "plan": "llmops_ft.plan.command",
-    "train": "llmops_ft.train.command",
-    "export": "llmops_ft.export.command",
-    "chat": "llmops_ft.evaluate.chat_command",
-    "evaluate": "llmops_ft.evaluate.command",
-    "sync-docs": "llmops_ft.docs.command",
-    "render-skill": "llmops_ft.skill.render_command",
-    "check-skill": "llmops_ft.skill.check_command",
-    "smoke-test": "llmops_ft.smoke",
-    "demo": "llmops_ft.demo",
-    "gen-taskapi": "llmops_ft.taskapi.command",
-}
-
-
-@dataclass
-class Result:
-    """What a command returns: ``data`` is printed by ``--json``, ``text`` otherwise."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    text: str = ""
-    exit_code: int = 0
-
-
-def build_parser(verb: str) -> tuple[argparse.ArgumentParser, Any]:
-    """The argparse parser of ``verb`` (with ``--json``) and the command module."""
-    module = importlib.import_module(COMMANDS[verb])
-    parser = argparse.ArgumentParser(
-        prog=f"{verb.replace('-', '_')}.py",
-        description=module.HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    module.configure(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
-    return parser, module
+__all__ = ["COMMANDS", "Result", "build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:

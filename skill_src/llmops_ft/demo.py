@@ -13,19 +13,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .cli import Result
+from .core.result import Result
+from .core.stages import Stage, run_stages
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .stages import Stage, run_stages
+from .knowledge.resources import resources_dir
 
 HELP = """Run the whole job on the embedded defaults: prep the Task API example, plan, train SmolLM2-135M-Instruct
 with LoRA on CPU, evaluate base vs tuned, export adapter / merged / GGUF q4_k_m (+ Ollama Modelfile, verified),
 and answer three new requests with the GGUF through llama.cpp. Writes demo/report.md and demo/loss.png.
 Exit 0 when every stage ran (goals missed are reported, not hidden); non-zero when a stage failed."""
 
-REPO = Path(__file__).resolve().parents[2]
-TRAIN = REPO / "examples" / "task_api" / "train.jsonl"
-EVAL = REPO / "examples" / "task_api" / "eval.jsonl"
-CONFIG = REPO / "examples" / "configs" / "cpu_smoke.yaml"
+TRAIN = resources_dir() / "task_api" / "train.jsonl"
+EVAL = resources_dir() / "task_api" / "eval.jsonl"
+CONFIG = resources_dir() / "configs" / "cpu_smoke.yaml"
 GOALS = {"tuned_action_accuracy_min": 0.80, "base_action_accuracy_max": 0.10, "total_minutes_max": 10.0}
 PARITY_ROWS = 50  # eval rows the GGUF answers in llama.cpp (batch 1, ~0.35 s a row on 2 cores)
 # Three requests in none of the data sets, answered by the exported GGUF in llama.cpp (the engine Ollama runs).
@@ -42,7 +42,7 @@ METRICS = [("valid JSON", "valid_json_rate"), ("schema-valid call", "schema_vali
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of demo.py."""
-    parser.add_argument("--out", default=str(REPO / "demo"), help="where report.md and loss.png go (default demo/)")
+    parser.add_argument("--out", default="demo", help="where report.md and loss.png go (default demo/ in the working directory)")
     parser.add_argument("--steps", type=int, help="override training.max_steps of the CPU config")
     parser.add_argument("--eval-limit", type=int, help="evaluate the first N eval rows only (default: all 150)")
 
@@ -143,8 +143,8 @@ def _export(state: dict[str, Any], kind: str) -> str:
 
 def _parity(state: dict[str, Any]) -> str:
     """The q4_k_m GGUF in llama.cpp (what Ollama runs) against the tuned model in Python on the same eval rows."""
+    from .data.examples import read_examples
     from .evaluate.command import answer_and_score
-    from .evaluate.rows import read_examples
     from .taskapi.score import score_all
 
     examples, _ = read_examples(str(EVAL), min(PARITY_ROWS, state["evaluate"]["n"]))
@@ -163,7 +163,7 @@ def _parity(state: dict[str, Any]) -> str:
 
 
 def _answer_new(state: dict[str, Any]) -> str:
-    from .evaluate.generate import generate, open_model
+    from .engines.generate import generate, open_model
     from .taskapi.schema import is_valid
     from .taskapi.score import parse_call
 

@@ -12,17 +12,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .cli import Result
+from .core.result import Result
+from .core.stages import Stage, run_stages
 from .errors import UserError
 from .io import read_jsonl
-from .stages import Stage, run_stages
+from .knowledge.resources import resources_dir
 
 HELP = """Run prep -> plan -> train -> export (adapter, merged, GGUF f16) -> reload + generate on a tiny random
 Llama (SmolLM2 tokenizer and chat template) with the Task API example data. Prints one verdict per stage;
 exit 0 only when every stage passed. Use it on a new machine before a long training job."""
 
-REPO = Path(__file__).resolve().parents[2]
-TASK_API_TRAIN = REPO / "examples" / "task_api" / "train.jsonl"
+TASK_API_TRAIN = resources_dir() / "task_api" / "train.jsonl"
 SMOKE_PROMPT = [{"role": "user", "content": "Create a task to email Ana tomorrow"}]
 
 
@@ -72,7 +72,7 @@ def _cuda_available() -> bool:
 
 
 def _stage_model(state: dict[str, Any]) -> str:
-    from .models import build_tiny_llama
+    from .engines.models import build_tiny_llama
 
     state["model"] = str(build_tiny_llama(state["work"] / "tiny-llama"))
     return "tiny random Llama (hidden 64, 2 layers) with the SmolLM2 tokenizer"
@@ -144,7 +144,7 @@ def _stage_export(state: dict[str, Any], kind: str) -> str:
 
 
 def _stage_generate(state: dict[str, Any]) -> str:
-    from .evaluate.generate import generate, open_model
+    from .engines.generate import generate, open_model
 
     answers = {}
     for kind, path in [("run", state["run"]), *state["exports"].items()]:
@@ -170,7 +170,7 @@ def _stage_unsloth_4bit(state: dict[str, Any]) -> str:
 
     config_path.write_text(yaml.safe_dump(config))
     # A subprocess: importing unsloth patches transformers for the whole process.
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "--config", str(config_path),
+    proc = subprocess.run([sys.executable, "-m", "llmops_ft", "train", "--config", str(config_path),
                            "--resume", "never", "--json"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"unsloth 4-bit training failed: {proc.stderr.strip().splitlines()[-1:]}")

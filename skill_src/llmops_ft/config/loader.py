@@ -84,7 +84,7 @@ def load_config(path: str | Path | None, overrides: Iterable[str] = (), *, base:
         if config["training"]["warmup_steps"] is not None:
             config["training"]["warmup_fraction"] = None
     if "load_in_4bit" not in raw["model"]:
-        from ..skill.recommendations import load_recommendations
+        from ..knowledge.recommendations import load_recommendations
 
         entry = load_recommendations()["model.load_in_4bit"]
         config["model"]["load_in_4bit"] = default_load_in_4bit(config["hardware"], entry["value"], entry["hardware"])
@@ -325,7 +325,7 @@ def _with_line(problem: Problem, lines: dict[KeyPath, int]) -> Problem:
 
 def _fill_defaults(raw: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """``raw`` with every schema key present: given values kept, the rest from ``default``/``x-recommendation``."""
-    from ..skill.recommendations import recommended
+    from ..knowledge.recommendations import recommended
 
     config: dict[str, Any] = {}
     for key, spec in schema["properties"].items():  # in schema order, so run.json reads like the docs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import Result
+from ..core.result import Result
 from .formats import FORMATS
 from .prep import DEFAULT_VAL_FRACTION, prepare
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..io import atomic_dir, atomic_write_json, check_output_free, dumps_jsonl_line
+from ..io import atomic_dir, atomic_write_json, check_output_dir, dumps_jsonl_line
 from .dedupe import content_key, split_draw
 from .formats import FORMATS, RowError, detected_fields, normalise, signature
 from .readers import InputSummary, Record, iter_records
@@ -53,7 +53,7 @@ def prepare(
     Raises :class:`UserError` (one line naming file and line) when the input as a whole is unusable: unreadable,
     not text, empty, mixed or unknown format, preference data, no valid row, or any reject under ``strict``.
     """
-    from ..skill.recommendations import recommended
+    from ..knowledge.recommendations import recommended
 
     if fmt != "auto" and fmt not in FORMATS:
         raise UserError(f"unknown format {fmt!r}; choose auto or one of {', '.join(FORMATS)}", field="--format")
@@ -62,13 +62,14 @@ def prepare(
     if max_seq_length is not None and max_seq_length < 1:
         raise UserError(f"must be a positive number of tokens, got {max_seq_length}", field="--max-seq-length")
     inputs = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    check_output_free(out_dir, force)
+    output = {"owner": "prep", "may_write": OUTPUT_FILES.values(), "inputs": inputs}
+    check_output_dir(out_dir, force=force, **output)
     stats = None
     if model:
         stats = TokenStats(load_tokenizer(model), max_seq_length or recommended("training.max_seq_length"))
     seed = recommended("training.seed") if seed is None else seed
     summary = InputSummary()
-    with atomic_dir(out_dir, force=force) as tmp:
+    with atomic_dir(out_dir, force=force, **output) as tmp:
         run = _Run(tmp, fmt, stats, val_fraction, seed, dedupe)
         try:
             for record in iter_records(inputs, summary, exclude=Path(out_dir)):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -19,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import MAX_JSON_DEPTH, json_lines, loads_bounded
 
 SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 # CSV cells under these columns hold JSON (a list of turns or tool definitions); they are parsed back.
 STRUCTURED_COLUMNS = frozenset({"messages", "conversations", "history", "tools", "chosen", "rejected"})
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-CHUNK = 1 << 18
+CHUNK = 1 << 16  # bytes read at a time from a JSON array file
 SNIFF = 8192
-WHITESPACE = re.compile(r"[ \t\r\n]*")
 
 
 @dataclass(slots=True)
@@ -136,95 +135,125 @@ def _strip_bom(raw: bytes, lineno: int) -> bytes:
 
 
 def _jsonl_records(path: Path, summary: InputSummary) -> Iterator[Record]:
-    """One JSON value per line; a line that fails is a rejected record, the file goes on."""
+    """One JSON value per line (the package's JSON lines reader); a line that fails is a rejected record."""
     source = str(path)
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            raw = _strip_bom(raw, lineno)
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                shown = raw.decode("utf-8", errors="backslashreplace").rstrip("\r\n")
-                yield Record(source, lineno, shown, f"not valid UTF-8 (byte {exc.start} of the line)")
-                continue
-            if not text.strip():
-                summary.blank_lines += 1
-                continue
-            try:
-                yield Record(source, lineno, json.loads(text))
-            except json.JSONDecodeError as exc:
-                if lineno == 1 and path.suffix.lower() == ".json":
-                    raise UserError(
-                        "not a JSON array of rows nor one JSON object per line", file=source, line=lineno
-                    ) from exc
-                yield Record(source, lineno, text.rstrip("\r\n"), f"invalid JSON: {exc.msg} (column {exc.colno})")
+    for entry in json_lines(path):
+        if entry.blank:
+            summary.blank_lines += 1
+            continue
+        if entry.line == 1 and entry.error and path.suffix.lower() == ".json" and "not valid UTF-8" not in \
+                entry.error and "nested deeper" not in entry.error:
+            raise UserError("not a JSON array of rows nor one JSON object per line", file=source, line=1)
+        yield Record(source, entry.line, entry.value, entry.error)
 
 
 def _json_array_records(path: Path) -> Iterator[Record]:
-    """Stream the elements of a top-level JSON array with ``raw_decode`` over chunks of the decoded text.
+    """Stream the elements of a top-level JSON array through ijson's parser, one element in memory at a time.
 
-    A broken element makes the rest of the array unreadable (there is no line boundary to resume at), so it
-    raises for the whole file, naming the line where the element starts.
+    The file is fed to the parser in pieces that never cross a line break, so each element's start line is
+    known exactly. A syntax error, invalid UTF-8 or an element nested deeper than MAX_JSON_DEPTH makes the rest
+    of the array unreadable (there is no line boundary to resume at): it raises for the whole file, naming the
+    line, as soon as the parser reaches it.
     """
+    import ijson
+    from ijson.utils import sendable_list
+
     source = str(path)
-    decoder = json.JSONDecoder()
-    utf8 = codecs.getincrementaldecoder("utf-8")()
+    events = sendable_list()
+    parser = ijson.basic_parse_coro(events, use_float=True)  # floats, not Decimals, as json.loads gives
+    elements = _ArrayElements()
+    line = 1
     with open(path, "rb") as fh:
-        buf, pos, line, eof = "", 0, 1, False
-
-        def more() -> None:
-            nonlocal buf, pos, eof
-            block = fh.read(CHUNK)
-            eof = not block
+        for piece, newline in _line_pieces(fh):
             try:
-                text = utf8.decode(block, final=eof)
-            except UnicodeDecodeError as exc:
-                bad_line = line + buf.count("\n", pos) + block[: exc.start].count(b"\n")
-                raise UserError("not valid UTF-8", file=source, line=bad_line) from exc
-            buf = buf[pos:] + text
-            pos = 0
+                parser.send(piece)
+                for event, value in events:
+                    if (element := elements.feed(event, value, line)) is not None:
+                        yield Record(source, *element)
+            except ijson.JSONError as exc:
+                raise UserError(_parser_message(exc), file=source, line=line) from None
+            except ValueError as exc:
+                raise UserError(str(exc), file=source, line=line) from None
+            del events[:]
+            line += newline
+    try:
+        parser.close()
+    except ijson.JSONError as exc:
+        raise UserError(_parser_message(exc), file=source, line=line) from None
 
-        def skip_ws() -> str:
-            """Advance past whitespace (reading on as needed); return the next character or '' at the end."""
-            nonlocal pos, line
-            while True:
-                stripped = WHITESPACE.match(buf, pos).end()
-                line += buf.count("\n", pos, stripped)
-                pos = stripped
-                if pos < len(buf) or eof:
-                    return buf[pos] if pos < len(buf) else ""
-                more()
 
-        more()
-        if buf.startswith("\ufeff"):
-            pos = 1
-        skip_ws()
-        pos += 1  # the "[" the caller sniffed
-        expect_value = True
-        while True:
-            char = skip_ws()
-            if char == "]":
-                return
-            if char == "":
-                raise UserError("invalid JSON: the array is not closed", file=source, line=line)
-            if not expect_value:
-                if char != ",":
-                    raise UserError(f"invalid JSON: expected ',' or ']' but found {char!r}", file=source, line=line)
-                pos += 1
-                skip_ws()
-            while True:
-                try:
-                    value, end = decoder.raw_decode(buf, pos)
-                    break
-                except json.JSONDecodeError as exc:
-                    if eof:
-                        bad_line = line + buf.count("\n", pos, exc.pos)
-                        raise UserError(f"invalid JSON: {exc.msg}", file=source, line=bad_line) from exc
-                    more()
-            yield Record(source, line, value)
-            line += buf.count("\n", pos, end)
-            pos = end
-            expect_value = False
+def _line_pieces(fh: Any) -> Iterator[tuple[bytes, int]]:
+    """(piece, 1 if it ends a line else 0) over a binary file read CHUNK bytes at a time; a BOM is dropped."""
+    first = True
+    while block := fh.read(CHUNK):
+        if first and block.startswith(codecs.BOM_UTF8):
+            block = block[len(codecs.BOM_UTF8):]
+        first = False
+        start = 0
+        while (end := block.find(b"\n", start)) >= 0:
+            yield block[start:end + 1], 1
+            start = end + 1
+        if start < len(block):
+            yield block[start:], 0
+
+
+def _parser_message(exc: Exception) -> str:
+    """The first line of yajl's message (it may come as the repr of bytes), as one of ours."""
+    text = str(exc)
+    if text[:2] in ("b'", 'b"'):
+        text = text[2:]
+    first = text.replace("\\n", "\n").strip().splitlines()[0].strip() if text.strip() else type(exc).__name__
+    if "UTF8" in first:
+        return "not valid UTF-8"
+    if "premature EOF" in first:
+        return "invalid JSON: the array is not closed (the file ends inside it)"
+    return "invalid JSON: " + first.removeprefix("parse error: ").removeprefix("lexical error: ").rstrip(".")
+
+
+class _ArrayElements:
+    """Builds each element of a top-level JSON array from parser events, refusing deep nesting as it goes."""
+
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+        self.key: str | None = None
+        self.depth = 0  # 1 inside the top-level array
+        self.start = 0
+
+    def feed(self, event: str, value: Any, line: int) -> tuple[int, Any] | None:
+        """One parser event; returns (start line, element) when an element is complete."""
+        if event == "map_key":
+            self.key = value
+            return None
+        if event in ("start_map", "start_array"):
+            self.depth += 1
+            if self.depth == 1:
+                return None
+            if self.depth - 1 > MAX_JSON_DEPTH:
+                raise ValueError(f"invalid JSON: an element nested deeper than {MAX_JSON_DEPTH} levels")
+            if self.depth == 2:
+                self.start = line
+            container: Any = {} if event == "start_map" else []
+            if self.stack:
+                self._add(container)
+            self.stack.append(container)
+            return None
+        if event in ("end_map", "end_array"):
+            self.depth -= 1
+            if self.depth == 0:
+                return None
+            done = self.stack.pop()
+            return None if self.stack else (self.start, done)
+        if self.depth == 1:
+            return line, value
+        self._add(value)
+        return None
+
+    def _add(self, value: Any) -> None:
+        parent = self.stack[-1]
+        if isinstance(parent, dict):
+            parent[self.key] = value
+        else:
+            parent.append(value)
 
 
 def _decoded_lines(path: Path, source: str) -> Iterator[str]:
@@ -266,9 +295,9 @@ def _csv_record(source: str, line: int, row: dict[str, Any]) -> Record:
         cell = row[column]
         if cell.strip()[:1] in ("[", "{"):
             try:
-                row[column] = json.loads(cell)
-            except json.JSONDecodeError as exc:
-                return Record(source, line, row, f"{column}: invalid JSON in the cell: {exc.msg}")
+                row[column] = loads_bounded(cell)
+            except ValueError as exc:
+                return Record(source, line, row, f"{column}: the cell holds {exc}")
         elif not cell.strip():
             row[column] = None
     return Record(source, line, row)

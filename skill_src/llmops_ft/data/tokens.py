@@ -26,7 +26,7 @@ def load_tokenizer(model: str):
     """The fast tokenizer (with chat template) of ``model``: an embedded name, a local HF folder or a hub id."""
     from transformers import AutoTokenizer
 
-    from ..models import resolve_model
+    from ..engines.models import resolve_model
 
     path = resolve_model(model)
     try:

@@ -6,11 +6,11 @@ import argparse
 import os
 from pathlib import Path
 
-from ..cli import Result
+from ..core.result import Result
 from ..errors import UserError
+from ..knowledge.pages import DOCS_ROOT
+from ..knowledge.resources import require_source_repo
 from .drift import citing_recommendations, drift_rows, drift_table, has_drift
-from .facts import DOCS_CACHE, REPO
-from .pages import DOCS_ROOT
 from .sync import BASE_URL_ENV, MAX_BYTES, check_base_url, fetch_online, sync
 
 HELP = """Refresh docs_cache/ (manifest + facts per Unsloth docs page) and print the facts that changed.
@@ -45,16 +45,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _shown(path: Path) -> str:
-    """A path as the user should see it: relative to the repo when inside it."""
+    """A path as the user should see it: relative to the working directory when inside it."""
     try:
-        return str(path.resolve().relative_to(REPO))
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
 
 def run(args: argparse.Namespace) -> Result:
     """Sync the cache from the chosen source; exit 3 on drift."""
-    cache = Path(args.cache) if args.cache else DOCS_CACHE
+    cache = Path(args.cache) if args.cache else require_source_repo("sync-docs") / "docs_cache"
     if args.online:
         base_url = check_base_url(args.base_url or os.environ.get(BASE_URL_ENV) or DOCS_ROOT)
         if args.timeout <= 0 or args.retries < 0 or args.max_bytes <= 0:

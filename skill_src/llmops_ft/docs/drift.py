@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .facts import describe
+from ..knowledge.facts import describe
 
 
 def diff_facts(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]]) -> dict[str, list[Any]]:
@@ -24,7 +24,7 @@ def has_drift(diff: dict[str, list[Any]]) -> bool:
 
 def citing_recommendations() -> dict[str, list[str]]:
     """Fact id -> ids of the recommendations in ``skill_src/recommendations.yaml`` that cite it."""
-    from ..skill.recommendations import RECOMMENDATIONS_PATH, load_recommendations
+    from ..knowledge.recommendations import RECOMMENDATIONS_PATH, load_recommendations
 
     if not RECOMMENDATIONS_PATH.exists():
         return {}

@@ -15,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..knowledge.pages import PAGES_BY_KEY
 from . import markdown
 from .code import LITERAL_ERRORS, Assignment, assignments, rank_ratio
 from .factset import PageFacts, number
-from .pages import PAGES_BY_KEY
 
 EXTRACTOR_VERSION = "1"
 CURATED_PATH = Path(__file__).with_name("curated.yaml")

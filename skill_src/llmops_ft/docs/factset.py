@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
-from .pages import Page
+from ..knowledge.pages import Page
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;&/+()?'%-]")
 # One token, or two ("vicuna old"): the same rule as schemas/fact.json, so prose cannot pass as a value.

@@ -1,17 +1,25 @@
 """Read GitBook markdown as the Unsloth site serves it into sections of plain lines, code blocks and tables.
 
-GitBook pages mix markdown with HTML (``<table>`` inside markdown, ``<mark>``/``<strong>``/``<code>``, ``<br>``,
-``<figure>``), Liquid-like blocks (``{% hint %}``, ``{% columns %}``, ``{% stepper %}``, ``{% tabs %}``), emoji
-shortcodes (``:sloth:``), markdown escapes (``\\_``) and HTML entities (``&#x73;``). :func:`parse` turns a page
-into :class:`Section` objects whose text lines keep inline code as backtick spans (that is where values live).
+Block structure (headings, fenced code, pipe tables) comes from markdown-it-py, the CommonMark parser, through its
+token line maps; the same layer serves the skill's own parser (``skill/markdown.py``). What CommonMark does not
+know is GitBook's and stays here: Liquid-like blocks (``{% hint %}``, ``{% columns %}``, ``{% stepper %}``,
+``{% tabs %}``, ``{% code %}``), ``$$`` display math, HTML ``<table>``s inside markdown, inline HTML
+(``<mark>``/``<strong>``/``<code>``, ``<br>``, ``<figure>``), emoji shortcodes (``:sloth:``), markdown escapes
+(``\\_``) and HTML entities (``&#x73;``). :func:`parse` turns a page into :class:`Section` objects whose text lines
+keep inline code as backtick spans (that is where values live).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 _HTML_TAGS = (
     "p|br|strong|em|b|i|u|s|del|mark|code|span|div|a|figure|figcaption|img|sup|sub|pre|details|summary|"
@@ -31,12 +39,10 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _LINK = re.compile(r"\[([^\]]*)\]\((?:[^()]|\([^)]*\))*\)")
 _AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
 _EMPHASIS = re.compile(r"\*{1,3}|~~")
+# a fence line, list-item fences included (docs/sync.py cuts llms-full.txt with it)
 FENCE = re.compile(r"^(\s*(?:(?:\d+\.|[*+-])\s+)?)(`{3,}|~{3,})\s*([\w+.-]*)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 _TABLE_ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr>", re.IGNORECASE | re.DOTALL)
 _TABLE_CELL = re.compile(r"<(t[hd])\b[^>]*>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
-_SEPARATOR_ROW = re.compile(r"^\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
 
 
 @dataclass
@@ -150,99 +156,166 @@ def _html_table(raw: str) -> Table | None:
     return Table(header, rows) if header or rows else None
 
 
-def _split_pipe_row(line: str) -> list[str]:
-    cells, current, in_code, i = [], [], False, 0
-    line = line.strip()
-    line = line[1:] if line.startswith("|") else line
-    line = line[:-1] if line.endswith("|") and not line.endswith("\\|") else line
-    while i < len(line):
-        ch = line[i]
-        if ch == "\\" and i + 1 < len(line) and line[i + 1] == "|":
-            current.append("|")
-            i += 2
-            continue
-        if ch == "`":
-            in_code = not in_code
-        if ch == "|" and not in_code:
-            cells.append("".join(current))
-            current = []
-        else:
-            current.append(ch)
-        i += 1
-    cells.append("".join(current))
-    return [inline(cell) for cell in cells]
-
-
-def _pipe_table(lines: list[str]) -> Table | None:
-    if len(lines) < 2 or not _SEPARATOR_ROW.match(lines[1].strip()):
-        return None
-    return Table(_split_pipe_row(lines[0]), [_split_pipe_row(line) for line in lines[2:]])
-
-
 def heading_text(raw: str) -> str:
     """A heading as plain text: emoji, emphasis and backticks removed."""
     return plain(inline(raw, list_markers=False)).replace("\n", " ").strip()
 
 
+
+
+# --- the markdown-it layer (skill/markdown.py reads the rendered skill through it too) --------------------------
+
+
+@functools.cache
+def commonmark() -> MarkdownIt:
+    """The CommonMark parser (markdown-it-py) with GFM pipe tables; its tokens carry 0-based line maps."""
+    return MarkdownIt("commonmark").enable("table")
+
+
+def body_start(lines: list[str]) -> int:
+    """Index of the first line after the YAML front matter (``---`` ... ``---``); 0 when there is none."""
+    if lines and lines[0].strip() == "---":
+        end = next((j for j in range(1, len(lines)) if lines[j].strip() == "---"), None)
+        if end is not None:
+            return end + 1
+    return 0
+
+
+def fence_lang(token: Token) -> str:
+    """A fence's language: the first word of its info string, lower case ('' when it has none)."""
+    words = token.info.split(maxsplit=1)
+    return words[0].lower() if words else ""
+
+
+@dataclass
+class TableRows:
+    """A pipe table's cells as markdown-it ``inline`` tokens: the header row, then (0-based line, cells) per row."""
+
+    header: list[Token]
+    rows: list[tuple[int, list[Token]]]
+
+
+def read_table(tokens: list[Token], start: int) -> tuple[TableRows, int]:
+    """The table opened at ``tokens[start]``, and the index just past its ``table_close``."""
+    table, cells, line, in_head = TableRows([], []), [], 0, False
+    i = start + 1
+    while tokens[i].type != "table_close":
+        token = tokens[i]
+        if token.type in ("thead_open", "thead_close"):
+            in_head = token.type == "thead_open"
+        elif token.type == "tr_open":
+            cells, line = [], token.map[0] if token.map else 0
+        elif token.type == "inline":
+            cells.append(token)
+        elif token.type == "tr_close":
+            if in_head:
+                table.header = cells
+            else:
+                table.rows.append((line, cells))
+        i += 1
+    return table, i + 1
+
+
+# --- GitBook pages ----------------------------------------------------------------------------------------------
+
+
+Block = Section | CodeBlock | Table
+
+
+def _pipe_table(tokens: list[Token], start: int, lines: list[str]) -> tuple[Table | None, int, int]:
+    """The table markdown-it opened at ``tokens[start]`` as GitBook writes one: every line between pipes.
+
+    CommonMark (GFM) lets a table run on over lines without a pipe; here the table ends before the first line
+    that does not start with ``|``, and those lines are text again. Returns the table (None when its header or
+    separator line has no pipe), the line it ends before, and the token index past it.
+    """
+    rows, after = read_table(tokens, start)
+    first, end = tokens[start].map or (0, 0)
+    end = next((n for n in range(first, end) if not lines[n].lstrip().startswith("|")), end)
+    if end < first + 2:
+        return None, first, after
+    body = [[inline(cell.content) for cell in cells] for line, cells in rows.rows if line < end]
+    return Table([inline(cell.content) for cell in rows.header], body), end, after
+
+
+def _markdown_blocks(tokens: list[Token], lines: list[str]) -> Iterator[tuple[int, int, Block]]:
+    """Headings (as new sections), fences and pipe tables, each with its 0-based line range [first, end)."""
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token.type == "table_open":
+            table, end, i = _pipe_table(tokens, i, lines)
+            if table is not None:
+                yield token.map[0], end, table
+            continue
+        if token.type == "heading_open":
+            section = Section(title=heading_text(tokens[i + 1].content), level=int(token.tag[1:]))
+            yield token.map[0], token.map[1], section
+        elif token.type == "fence":
+            yield token.map[0], token.map[1], CodeBlock(fence_lang(token), token.content.removesuffix("\n"))
+        i += 1
+
+
+@dataclass
+class _Page:
+    """The sections read so far, and the GitBook blocks (``$$`` math, an HTML table) that span text lines."""
+
+    sections: list[Section]
+    math: bool = False
+    html_table: list[str] | None = None
+
+    @property
+    def inside_block(self) -> bool:
+        """True inside ``$$`` math or an HTML table, which hold whatever CommonMark would make of their lines."""
+        return self.math or self.html_table is not None
+
+    def add_block(self, block: Block) -> None:
+        """A heading starts a section; a code block or table goes to the current one."""
+        if isinstance(block, Section):
+            self.sections.append(block)
+        elif isinstance(block, CodeBlock):
+            self.sections[-1].code.append(block)
+        else:
+            self.sections[-1].tables.append(block)
+
+    def text_lines(self, lines: list[str]) -> None:
+        """Lines outside headings, fences and pipe tables: GitBook math and HTML tables, else normalised text."""
+        for line in lines:
+            stripped = line.strip()
+            if self.html_table is None and (stripped == "$$" or self.math):  # display math: no values we read
+                self.math = self.math != (stripped == "$$")
+            elif self.html_table is not None or "<table" in stripped.lower():
+                self.html_table = [] if self.html_table is None else self.html_table
+                self.html_table.append(line)
+                if "</table>" in stripped.lower():
+                    self.close_html_table()
+            elif normalised := inline(_LIQUID.sub("", line)):
+                self.sections[-1].lines.extend(normalised.split("\n"))
+
+    def close_html_table(self) -> None:
+        """Read the pending HTML table, if any, into the current section."""
+        table = _html_table("\n".join(self.html_table)) if self.html_table is not None else None
+        if table:
+            self.sections[-1].tables.append(table)
+        self.html_table = None
+
+
 def parse(text: str) -> list[Section]:
     """Split a GitBook markdown page into sections (the first is the page title's, level 1)."""
-    text = _FRONT_MATTER.sub("", text.replace("\r\n", "\n"), count=1)
-    sections = [Section(title="", level=1)]
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        current = sections[-1]
-        fence = FENCE.match(line)
-        if fence:
-            indent = len(fence.group(1))
-            marker = fence.group(2)
-            body = []
-            i += 1
-            while i < len(lines) and not lines[i].strip().startswith(marker):
-                body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i].lstrip())
-                i += 1
-            current.code.append(CodeBlock(fence.group(3).lower(), "\n".join(body)))
-            i += 1
-            continue
-        stripped = line.strip()
-        if stripped == "$$":  # display math: no values we read
-            i += 1
-            while i < len(lines) and lines[i].strip() != "$$":
-                i += 1
-            i += 1
-            continue
-        if "<table" in stripped.lower():
-            chunk = [line]
-            while "</table>" not in chunk[-1].lower() and i + 1 < len(lines):
-                i += 1
-                chunk.append(lines[i])
-            table = _html_table("\n".join(chunk))
-            if table:
-                current.tables.append(table)
-            i += 1
-            continue
-        if stripped.startswith("|"):
-            chunk = []
-            while i < len(lines) and lines[i].strip().startswith("|"):
-                chunk.append(lines[i])
-                i += 1
-            table = _pipe_table(chunk)
-            if table:
-                current.tables.append(table)
-            else:
-                current.lines.extend(text for text in (inline(row) for row in chunk) if text)
-            continue
-        heading = _HEADING.match(stripped)
-        if heading:
-            sections.append(Section(title=heading_text(heading.group(2)), level=len(heading.group(1))))
-            i += 1
-            continue
-        rest = _LIQUID.sub("", line)
-        normalised = inline(rest)
-        if normalised:
-            current.lines.extend(normalised.split("\n"))
-        i += 1
+    lines = text.replace("\r\n", "\n").split("\n")
+    lines = lines[body_start(lines):]
+    page = _Page([Section(title="", level=1)])
+    done = 0
+    for first, end, block in _markdown_blocks(commonmark().parse("\n".join(lines)), lines):
+        page.text_lines(lines[done:first])
+        if page.inside_block:
+            page.text_lines(lines[first:end])
+        else:
+            page.add_block(block)
+        done = end
+    page.text_lines(lines[done:])
+    page.close_html_table()
+    sections = page.sections
     if not sections[0].title and not (sections[0].lines or sections[0].code or sections[0].tables):
         sections.pop(0)
     return sections

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 from ..errors import UserError
 from ..io import atomic_dir, atomic_write_bytes, atomic_write_json
+from ..knowledge.facts import count_curated, load_facts, load_manifest, validate_facts, validate_manifest
+from ..knowledge.pages import DOCS_HOST, DOCS_ROOT, PAGES
 from . import markdown
 from .drift import diff_facts
 from .extract import EXTRACTOR_VERSION, PageFacts, extract_page, load_curated
-from .facts import count_curated, load_facts, load_manifest, validate_facts, validate_manifest
-from .pages import DOCS_HOST, DOCS_ROOT, PAGES
 
 BASE_URL_ENV = "LLMOPS_DOCS_BASE_URL"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}

@@ -35,8 +35,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Any:
     """Answer one prompt, or run the loop."""
-    from ..cli import Result
-    from .generate import open_model
+    from ..core.result import Result
+    from ..engines.generate import open_model
 
     if args.max_new_tokens < 1:
         raise UserError("must be >= 1", field="--max-new-tokens")
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> Any:
 
 def answer(model, messages: list[dict[str, str]], max_new_tokens: int) -> dict[str, Any]:
     """One greedy answer with its token counts and timing."""
-    from .generate import generate
+    from ..engines.generate import generate
 
     started = time.time()
     (result,) = generate(model, [messages], max_new_tokens)
@@ -80,7 +80,7 @@ def _run_system_prompt(ref: str) -> str | None:
     from pathlib import Path
 
     if (Path(ref) / "run.json").is_file():
-        from ..export.adapter import load_run
+        from ..engines.runs import load_run
 
         return load_run(ref).system_prompt
     return None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..scoring import Scorer
 
 HELP = """Compare two models on an eval set (markdown table + JSON).
 
@@ -26,13 +27,6 @@ Example:
   evaluate.py --base smollm2-135m --tuned runs/cpu_smoke --data examples/task_api/eval.jsonl --out runs/eval
 """
 
-TASK_METRICS = (
-    ("valid JSON", "valid_json_rate"),
-    ("schema valid", "schema_valid_rate"),
-    ("action accuracy", "action_accuracy"),
-    ("exact call match", "exact_match_rate"),
-    ("field F1", "field_f1"),
-)
 SHOW_DISAGREEMENTS = 5
 
 
@@ -50,7 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Any:
     """Evaluate both models and format the comparison."""
-    from ..cli import Result
+    from ..core.result import Result
     from ..io import check_output_free
 
     if args.limit is not None and args.limit < 1:
@@ -70,24 +64,27 @@ def run(args: argparse.Namespace) -> Any:
 def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_new_tokens: int = 64,
              batch_size: int = 8) -> dict[str, Any]:
     """The comparison report (see HELP); models are loaded one at a time."""
-    from .rows import is_task_api, read_examples
+    from ..data.examples import read_examples
+    from ..scoring import scorer_for
 
     examples, skipped = read_examples(data, limit)
     if not examples:
         raise UserError("no usable rows", file=data)
     targets = [e.target for e in examples]
-    task_api = is_task_api(targets)
+    scorer = scorer_for(targets)
     report: dict[str, Any] = {"data": data, "n": len(examples), "skipped": skipped,
-                              "mode": "task_api" if task_api else "loss", "models": {}}
+                              "mode": scorer.name if scorer else "loss", "models": {}}
+    if scorer:
+        report["metrics"] = [list(m) for m in scorer.metrics]
     for role, ref in (("base", base), ("tuned", tuned)):
         started = time.time()
-        if task_api:
-            result = answer_and_score(ref, examples, max_new_tokens, batch_size)
+        if scorer:
+            result = answer_and_score(ref, examples, max_new_tokens, batch_size, scorer)
         else:
             result = _loss(ref, examples)
         result.update(model=ref, seconds=round(time.time() - started, 1))
         report["models"][role] = result
-    if task_api:
+    if scorer:
         answers = {role: report["models"][role].pop("answers") for role in ("base", "tuned")}
         report["predictions"] = [
             {"line": e.line, "prompt": e.prompt[-1]["content"], "target": e.target,
@@ -97,10 +94,10 @@ def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_
     return report
 
 
-def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: int) -> dict[str, Any]:
-    """One model (any export kind) answers every example greedily; Task API scores, answers and token counts."""
-    from ..taskapi.score import score_all
-    from .generate import generate, open_model
+def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: int,
+                     scorer: Scorer) -> dict[str, Any]:
+    """One model (any export kind) answers every example greedily; the task's scores, answers and token counts."""
+    from ..engines.generate import generate, open_model
 
     model = open_model(ref, batch_size=batch_size)
     try:
@@ -108,14 +105,14 @@ def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: 
     finally:
         model.close()
     texts = [a.text for a in answers]
-    scores = score_all(texts, [e.target for e in examples])
+    scores = scorer.score_all(texts, [e.target for e in examples])
     new_tokens = sum(len(a.token_ids) for a in answers)
     return {"kind": model.kind, "scores": scores, "answers": texts,
             "stopped_rate": sum(a.stopped for a in answers) / len(answers), "new_tokens": new_tokens}
 
 
 def _loss(ref: str, examples) -> dict[str, Any]:
-    from .generate import open_model
+    from ..engines.generate import open_model
     from .metrics import answer_loss
 
     usable = [e for e in examples if e.target]
@@ -131,8 +128,8 @@ def markdown(report: dict[str, Any]) -> str:
     base, tuned = report["models"]["base"], report["models"]["tuned"]
     lines = [f"# Evaluation on {Path(report['data']).name} ({report['n']} rows)", "",
              f"| metric | base ({base['kind']}) | tuned ({tuned['kind']}) |", "| --- | --- | --- |"]
-    if report["mode"] == "task_api":
-        for label, key in TASK_METRICS:
+    if report["mode"] != "loss":
+        for label, key in report["metrics"]:
             lines.append(f"| {label} | {base['scores'][key]:.1%} | {tuned['scores'][key]:.1%} |")
         lines.append(f"| stopped at end of turn | {base['stopped_rate']:.1%} | {tuned['stopped_rate']:.1%} |")
     else:
@@ -142,7 +139,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"base: `{base['model']}`; tuned: `{tuned['model']}`"]
     if report["skipped"]:
         lines.append(f"skipped {len(report['skipped'])} rows: " + "; ".join(report["skipped"][:5]))
-    if report["mode"] == "task_api":
+    if report["mode"] != "loss":
         lines += _disagreements(report)
     return "\n".join(lines)
 

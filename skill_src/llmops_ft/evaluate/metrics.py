@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .generate import common_prefix
-from .rows import Example
+from ..data.examples import Example
+from ..engines.sequences import common_prefix
 
 
 def answer_ids(model, example: Example) -> tuple[list[int], int]:

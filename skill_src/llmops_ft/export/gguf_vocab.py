@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engines.chat_templates import detect_family
 from ..errors import UserError
-from .templates import detect_family
 
 # Split regexes as they appear in tokenizer.json, and the llama.cpp pre-tokenizer that reproduces each.
 LLAMA3_SPLIT = (

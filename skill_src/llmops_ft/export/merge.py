@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .adapter import Run, load_tokenizer, load_tuned, model_card
+from ..engines.runs import Run, load_tokenizer, load_tuned
+from .adapter import model_card
 
 MERGED_DTYPES = ("float16", "bfloat16")
 

@@ -6,6 +6,7 @@ runs before any model is loaded. Output goes to a temp dir beside ``out`` that i
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -15,16 +16,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..engines.chat_templates import FAMILY_NAMES, default_system_prompt, detect_family
+from ..engines.runs import Run, load_base, load_run, load_tokenizer, load_tuned
 from ..errors import UserError
 from ..io import atomic_dir, atomic_write_json, check_output_free
 from . import verify as checks
-from .adapter import Run, load_base, load_run, load_tokenizer, load_tuned, model_card, write_adapter
+from .adapter import model_card, write_adapter
 from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
 from .gguf_vocab import adds_bos, tokenizer_spec
 from .merge import merge_run
 from .modelfile import choose_template, ollama_command, probes, render_modelfile
+from .parity import SIZE_ORDER
 from .quantize import KQUANTS, quantize, tensor_types
-from .templates import FAMILY_NAMES, default_system_prompt, detect_family
+from .system_prompt import training_system
 
 KINDS = ("adapter", "merged", "gguf")
 QUANTS = (*OUTTYPES, *KQUANTS)
@@ -42,8 +46,13 @@ def export(
     verify: bool | None = None,
     force: bool = False,
     name: str | None = None,
+    eval_data: str | None = None,
+    verify_rows: int = checks.PARITY_ROWS,
 ) -> dict[str, Any]:
-    """Export a training run; returns the summary (also written to OUT/export.json)."""
+    """Export a training run; returns the summary (also written to OUT/export.json).
+
+    GGUF parity is measured on ``eval_data`` (a JSONL of chat rows) when given, else on the run's val split.
+    """
     started = time.time()
     run = load_run(run_dir)
     out_path = Path(out)
@@ -60,6 +69,7 @@ def export(
     size = _export_bytes(run, to, quants, n_params)
     _check_disk(out_path, to, quants, size, n_params)
     verify = size < AUTO_VERIFY_LIMIT if verify is None else verify
+    heldout = _heldout(run, to, verify, eval_data, verify_rows)
 
     with atomic_dir(out_path, force) as tmp:
         if to == "adapter":
@@ -67,9 +77,9 @@ def export(
         elif to == "merged":
             summary, report = _merged(run, tmp, verify)
         else:
-            summary, report = _gguf(run, tmp, quants, name, verify, out_path.parent)
+            summary, report = _gguf(run, tmp, quants, name, heldout, out_path.parent)
         if ollama:
-            summary["ollama"] = _write_modelfile(tmp, out_path, summary["files"][0], template, name, report)
+            summary["ollama"] = _write_modelfile(tmp, out_path, _modelfile_file(summary), template, name, report)
         summary.update(
             ok=report is None or report.ok,
             kind=to,
@@ -98,7 +108,7 @@ def _quants(to: str, quants: list[str] | None) -> list[str]:
             raise UserError("--quant applies to --to gguf only", field="--quant")
         return []
     if not quants:
-        from ..skill.recommendations import recommended
+        from ..knowledge.recommendations import recommended
 
         quants = [recommended("export.gguf_quantization")]
     normalized = []
@@ -127,23 +137,13 @@ def _ollama_template(to: str, tokenizer, run: Run) -> dict[str, Any]:
             field="--ollama",
         )
     tokens = {"bos_token": tokenizer.bos_token or "", "eos_token": tokenizer.eos_token or ""}
-    # the training system prompt, else the one the template inserts by itself (SmolLM2's, Qwen's)
-    system = run.system_prompt or default_system_prompt(tokenizer.chat_template, family, **tokens)
+    # the system prompt the training rows had, else the one the template inserts by itself (SmolLM2's, Qwen's)
+    trained = training_system(run.info, run.path)
+    system, note = trained.modelfile_system(default_system_prompt(tokenizer.chat_template, family, **tokens))
     variant, go = choose_template(family, tokenizer.chat_template, system=system, add_bos=adds_bos(tokenizer),
                                   **tokens)
-    return {"family": family, "variant": variant, "go": go, "system": system,
-            "varying_system": run.system_prompt is None and _data_has_system_turns(run)}
-
-
-def _data_has_system_turns(run: Run) -> bool:
-    """Whether the first training row opens with a system turn (then the rows' system prompts varied)."""
-    from ..evaluate.rows import read_examples
-
-    train = (run.info.get("dataset") or {}).get("train")
-    if not train or not Path(train).is_file():
-        return False
-    examples, _ = read_examples(train, limit=1)
-    return bool(examples) and bool(examples[0].prompt) and examples[0].prompt[0].get("role") == "system"
+    return {"family": family, "variant": variant, "go": go, "system": system, "note": note,
+            "training_system": trained.to_dict()}
 
 
 def _model_name(name: str) -> str:
@@ -247,8 +247,11 @@ def _sample_ids(run: Run, tokenizer_dir: Path) -> list[list[int]]:
     ]
 
 
-def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_parent: Path):
-    """Merge into a temporary 16-bit folder, write each GGUF (Unsloth's writer where usable, else ours), verify."""
+def _gguf(run: Run, tmp: Path, quants: list[str], name: str, heldout, work_parent: Path):
+    """Merge into a temporary 16-bit folder, write each GGUF (Unsloth's writer where usable, else ours), verify.
+
+    ``heldout`` is (examples, source) to measure parity on, or None: not verified.
+    """
     missing = _unsloth_gguf_missing(run)
     work_parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-work.", dir=work_parent) as scratch:
@@ -259,7 +262,10 @@ def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_
         conversions.update(_own_gguf(work, tmp, ours, name, dtype))
         files = [f"{name}-{q}.gguf" for q in quants]
         targets = {f"gguf {q}": (q, tmp / f) for q, f in zip(quants, files, strict=True)}
-        report = checks.verify_ggufs(run, merged, targets) if verify else None
+        report = None
+        if heldout is not None:
+            make = functools.partial(_scratch_gguf, work, tmp, name, dtype)
+            report = checks.verify_ggufs(run, merged, targets, examples=heldout[0], source=heldout[1], make=make)
     if missing:
         note = "GGUF written by the built-in converter; Unsloth's save_pretrained_gguf needs " + ", ".join(missing)
         note += " (missing here)"
@@ -268,6 +274,8 @@ def _gguf(run: Run, tmp: Path, quants: list[str], name: str, verify: bool, work_
     (tmp / "README.md").write_text(model_card(run, "gguf", _gguf_card(quants, files, conversions)), encoding="utf-8")
     summary = {"files": files, "method": "built-in HF->GGUF converter (gguf package) + llama.cpp quantizer",
                "merged_dtype": dtype, "conversions": conversions, "notes": [note]}
+    if report is not None:
+        summary.update(_parity_summary(report, quants, files))
     return summary, report
 
 
@@ -276,17 +284,60 @@ def _own_gguf(work: Path, tmp: Path, quants: list[str], name: str, dtype: str) -
     conversions: dict[str, Any] = {}
     for quant in (q for q in quants if q in OUTTYPES):
         conversions[quant] = _report_dict(convert(work / "merged", tmp / f"{name}-{quant}.gguf", quant, name=name))
-    kquants = [q for q in quants if q in KQUANTS]
-    if kquants:
-        source_type = "bf16" if dtype == "bfloat16" else "f16"
-        source = tmp / f"{name}-{source_type}.gguf"
-        if source_type not in quants:
-            source = work / f"{name}-{source_type}.gguf"
-            convert(work / "merged", source, source_type, name=name)
-        for quant in kquants:
-            types = quantize(source, tmp / f"{name}-{quant}.gguf", quant)
-            conversions[quant] = {"tensor_types": types, "from": source_type}
+    for quant in (q for q in quants if q in KQUANTS):
+        source_type, source = _kquant_source(work, tmp, name, dtype)
+        types = quantize(source, tmp / f"{name}-{quant}.gguf", quant)
+        conversions[quant] = {"tensor_types": types, "from": source_type}
     return conversions
+
+
+def _kquant_source(work: Path, tmp: Path, name: str, dtype: str) -> tuple[str, Path]:
+    """The 16-bit GGUF K-quants are made from (f16; bf16 for bf16 runs): the exported one, else one in ``work``."""
+    source_type = "bf16" if dtype == "bfloat16" else "f16"
+    source = tmp / f"{name}-{source_type}.gguf"
+    if not source.is_file():
+        source = work / f"{name}-{source_type}.gguf"
+        if not source.is_file():
+            convert(work / "merged", source, source_type, name=name)
+    return source_type, source
+
+
+def _scratch_gguf(work: Path, tmp: Path, name: str, dtype: str, quant: str) -> Path:
+    """A quant that was not asked for, written to the scratch folder only: measured to name one that passes."""
+    dst = work / f"{name}-{quant}.gguf"
+    if not dst.is_file():
+        if quant in OUTTYPES:
+            convert(work / "merged", dst, quant, name=name)
+        else:
+            quantize(_kquant_source(work, tmp, name, dtype)[1], dst, quant)
+    return dst
+
+
+def _parity_summary(report, quants: list[str], files: list[str]) -> dict[str, Any]:
+    """summary["parity"] (quant -> entry, requested or only measured) and the rule's advice, with the file the
+    Modelfile points at: the smallest requested quant that passes its bounds (else the first requested)."""
+    parity = {entry["quant"]: entry for entry in report.parity.values()}
+    passing = [q for q in quants if parity.get(q, {}).get("passes")]
+    chosen = min(passing, key=SIZE_ORDER.index) if passing else None
+    result: dict[str, Any] = {"parity": parity, "advice": report.advice}
+    if chosen:
+        result["modelfile_file"] = files[quants.index(chosen)]
+    return result
+
+
+def _heldout(run: Run, to: str, verify: bool, eval_data: str | None, rows: int):
+    """(examples, source) GGUF parity is measured on, read before any model loads; None when not measured."""
+    if eval_data and to != "gguf":
+        raise UserError("--eval-data applies to --to gguf (the parity check of each GGUF)", field="--eval-data")
+    if rows < 1:
+        raise UserError("must be at least 1", field="--verify-rows")
+    if to != "gguf" or not verify:
+        return None
+    return checks.heldout_examples(run, eval_data, rows)
+
+
+def _modelfile_file(summary: dict[str, Any]) -> str:
+    return summary.get("modelfile_file") or summary["files"][0]
 
 
 def _unsloth_gguf_missing(run: Run) -> list[str]:
@@ -335,8 +386,10 @@ def _gguf_card(quants: list[str], files: list[str], conversions: dict[str, Any])
 
 
 def _write_modelfile(tmp: Path, out: Path, first_file: str, template: dict[str, Any], name: str, report) -> dict:
-    """Modelfile beside the GGUF (FROM the first requested quant) and the `ollama create` command."""
-    text = render_modelfile(first_file, template["family"], template["go"], template["system"])
+    """Modelfile beside the GGUF (FROM the smallest requested quant that passed verification, else the first
+    requested) and the `ollama create` command."""
+    system = template["system"].text if template["system"] else None
+    text = render_modelfile(first_file, template["family"], template["go"], system)
     (tmp / "Modelfile").write_text(text, encoding="utf-8")
     if report is not None:  # choose_template already refused a TEMPLATE that renders differently
         report.checks.append(checks.Check(
@@ -344,9 +397,8 @@ def _write_modelfile(tmp: Path, out: Path, first_file: str, template: dict[str, 
             f"variant {template['variant']}: {len(probes(template['system']))} probe conversations render "
             "byte-identical from the Go TEMPLATE and from the Jinja template"))
     result = {"modelfile": str(out / "Modelfile"), "family": template["family"].name,
-              "variant": template["variant"], "system": template["system"],
+              "variant": template["variant"], "system": system, "training_system": template["training_system"],
               "command": ollama_command(name, str(out / "Modelfile"))}
-    if template["varying_system"]:
-        result["note"] = ("the training rows had different system prompts, so SYSTEM is the template's default: "
-                          "send the system prompt your rows used with each request (Ollama API 'system')")
+    if template["note"]:
+        result["note"] = template["note"]
     return result

@@ -1,11 +1,11 @@
 """Prove an export behaves like the trained model before calling it done.
 
 - adapter / merged: reloaded from disk, max |logit difference| against the in-memory model <= 1e-3 (float32).
-- GGUF, in llama.cpp (what Ollama runs) and in transformers (`gguf_file=`): prompts are built from the GGUF's own
-  embedded chat template and must tokenize to exactly the ids the trained model saw; BOS must not be doubled;
-  the end-of-turn token must end generation. f16/bf16/f32: the greedy continuation equals the HF model's. q8_0:
-  top-1 agreement >= 95% of positions (teacher-forced on the HF continuation). K-quants: load and answer; on a
-  trained Task API run, answer with valid JSON wherever the 16-bit model does (at most one prompt less).
+- GGUF, in llama.cpp (what Ollama runs): prompts built from the GGUF's own embedded chat template must tokenize
+  to exactly the ids the trained model saw; BOS must not be doubled; the end-of-turn token must end generation.
+  Parity with the trained model in Python (base + adapter) on held-out prompts, with the figures llama.cpp's
+  ``llama-perplexity --kl-divergence`` reports (see parity.py), each gated by the quant's bounds. Files our own
+  converter wrote (f32/f16/bf16/q8_0) are also read back by transformers' GGUF loader.
 
 Each criterion is a Check (required or informational) in a report written as JSON and a short text table.
 """
@@ -13,19 +13,21 @@ Each criterion is a Check (required or informational) in a report written as JSO
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..scoring import Scorer
+
 LOGIT_TOL = 1e-3
 TOP1_MIN = 0.95
-WIDE = ("f32", "f16", "bf16")
-KQUANT_NAMES = ("q4_k_m", "q5_k_m")
 # A flip is a near-tie when the reference preferred its token by at most this many logits: 16-bit engines round
 # activations (noise ~0.05 logit), quantized ones more; ln 2 = "the engine's pick was at least half as likely".
-TIE = {"f32": 0.1, "f16": 0.1, "bf16": 0.1, "q8_0": math.log(2), "q4_k_m": math.log(2), "q5_k_m": math.log(2)}
-GREEDY_TOKENS = 32
-TASK_API_TOKENS = 64  # the longest Task API answer in the example data is 54 tokens
+TIE = {"bf16": 0.1, "q8_0": math.log(2)}
+TRANSFORMERS_READ = ("f32", "f16", "bf16", "q8_0")  # written by our converter (K-quants: by llama.cpp)
+ANSWER_TOKENS = 64  # the longest Task API answer in the example data is 54 tokens
+PARITY_ROWS = 50  # held-out prompts a GGUF's parity is measured on (about 0.4 s each per quant here)
 # Prompts for runs whose data holds no chat rows to sample from.
 SAMPLE_PROMPTS = (
     "Create a task to pay the rent by 2025-03-01 with high priority.",
@@ -54,10 +56,13 @@ class Check:
 
 @dataclass
 class Report:
-    """All checks of one export."""
+    """All checks of one export; for GGUF also the parity entry of each file and the rule's advice."""
 
     checks: list[Check] = field(default_factory=list)
     criteria: list[str] = field(default_factory=list)
+    heldout: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, dict[str, Any]] = field(default_factory=dict)  # check label -> parity entry
+    advice: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -70,7 +75,10 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"ok": self.ok, "criteria": self.criteria, "checks": [asdict(c) for c in self.checks]}
+        data: dict[str, Any] = {"ok": self.ok, "criteria": self.criteria, "checks": [asdict(c) for c in self.checks]}
+        if self.parity:
+            data.update(heldout=self.heldout, parity=self.parity, advice=self.advice)
+        return data
 
     def table(self) -> str:
         """A short aligned text table: export, check, result, detail."""
@@ -87,9 +95,10 @@ class Report:
 # ---------------------------------------------------------------- sample prompts
 
 
-def sample_conversations(run) -> tuple[list[list[dict[str, str]]], bool]:
-    """Up to SAMPLE_SIZE prompts from the run's own data (val, else train), and whether it is Task API data."""
-    from ..evaluate.rows import is_task_api, read_examples
+def sample_conversations(run) -> tuple[list[list[dict[str, str]]], Scorer | None]:
+    """Up to SAMPLE_SIZE prompts from the run's own data (val, else train), and the task scorer its answers fit."""
+    from ..data.examples import read_examples
+    from ..scoring import scorer_for
 
     dataset = run.info.get("dataset") or {}
     for key in ("val", "train"):
@@ -97,9 +106,9 @@ def sample_conversations(run) -> tuple[list[list[dict[str, str]]], bool]:
         if path and Path(path).is_file():
             examples, _ = read_examples(path, limit=SAMPLE_SIZE)
             if examples:
-                return [e.prompt for e in examples], is_task_api([e.target for e in examples])
+                return [e.prompt for e in examples], scorer_for([e.target for e in examples])
     system = [{"role": "system", "content": run.system_prompt}] if run.system_prompt else []
-    return [system + [{"role": "user", "content": p}] for p in SAMPLE_PROMPTS[:SAMPLE_SIZE]], False
+    return [system + [{"role": "user", "content": p}] for p in SAMPLE_PROMPTS[:SAMPLE_SIZE]], None
 
 
 # ---------------------------------------------------------------- adapter / merged
@@ -107,7 +116,7 @@ def sample_conversations(run) -> tuple[list[list[dict[str, str]]], bool]:
 
 def max_logit_diff(model_a, model_b, sequences: list[list[int]]) -> float:
     """Largest |logit difference| between two HF models over all positions of ``sequences`` (float32)."""
-    from ..evaluate.hf_engine import sequence_logits
+    from ..engines.hf import sequence_logits
 
     pairs = zip(sequence_logits(model_a, sequences), sequence_logits(model_b, sequences), strict=True)
     return max(float(abs(a - b).max()) for a, b in pairs)
@@ -123,7 +132,7 @@ def check_reload(export: str, reference, reloaded, sequences: list[list[int]]) -
 
 def check_merge_drift(merged, tuned, sequences: list[list[int]]) -> Check:
     """How far rounding the merged weights to 16 bits moves the logits of the float32 adapter model (info)."""
-    from ..evaluate.hf_engine import sequence_logits
+    from ..engines.hf import sequence_logits
 
     result = agreement(sequence_logits(merged, sequences), sequence_logits(tuned, sequences), tie=0.0)
     return Check("merged", "16-bit merge vs float32 adapter", True,
@@ -132,45 +141,90 @@ def check_merge_drift(merged, tuned, sequences: list[list[int]]) -> Check:
                  values={"max_abs_logit_diff": result.max_abs_logit_diff, "top1_agreement": result.strict})
 
 
-# ---------------------------------------------------------------- GGUF
+# ---------------------------------------------------------------- GGUF: held-out prompts and the reference
+
+
+def heldout_examples(run, eval_data: str | None = None, limit: int = PARITY_ROWS) -> tuple[list, str]:
+    """The held-out chat examples GGUF parity is measured on (first ``limit``), and where they come from.
+
+    ``eval_data`` when given; else the run's val split; else its train split; else SAMPLE_PROMPTS (no targets).
+    """
+    from ..data.examples import Example, read_examples
+    from ..errors import UserError
+
+    if eval_data:
+        examples = [e for e in read_examples(eval_data)[0] if e.prompt][:limit]
+        if not examples:
+            raise UserError("no chat rows (messages with a user turn) to verify the GGUF with", file=eval_data)
+        return examples, f"{eval_data} (--eval-data)"
+    dataset = run.info.get("dataset") or {}
+    for key in ("val", "train"):
+        path = dataset.get(key)
+        if path and Path(path).is_file():
+            examples = [e for e in read_examples(path)[0] if e.prompt][:limit]
+            if examples:
+                return examples, f"the run's {key} split ({path})"
+    system = [{"role": "system", "content": run.system_prompt}] if run.system_prompt else []
+    prompts = [Example(0, system + [{"role": "user", "content": p}], None) for p in SAMPLE_PROMPTS]
+    return prompts, "built-in sample prompts (the run records no data split)"
 
 
 @dataclass
 class Reference:
-    """What the 16-bit HF model does on the sample prompts: ids, greedy continuations, logits."""
+    """The trained model in Python on the held-out prompts: ids, greedy answers, answer-position log-probs."""
 
     conversations: list[list[dict[str, str]]]
     prompts: list[list[int]]
     continuations: list[tuple[list[int], bool]]
     texts: list[str]
     end_ids: list[int]
-    task_api: bool
-    trained: bool
+    logprobs: list  # per prompt: log-softmax rows (answer tokens + the end token when it stopped) x vocab
+    scorer: Scorer | None = None
+    targets: list[str | None] = field(default_factory=list)
+    source: str = ""
 
     def sequences(self) -> list[list[int]]:
-        """prompt + the first GREEDY_TOKENS continuation tokens of each sample."""
-        return [p + c[:GREEDY_TOKENS] for p, (c, _) in zip(self.prompts, self.continuations, strict=True)]
+        """prompt + greedy answer (+ the end token where the answer stopped): what every GGUF is teacher-forced on."""
+        return [p + ids + ([self.end_ids[0]] if stopped else [])
+                for p, (ids, stopped) in zip(self.prompts, self.continuations, strict=True)]
+
+    def n_ctx(self) -> int:
+        """A llama.cpp context that holds the longest prompt and answer (small: logits_all allocates n_ctx x vocab)."""
+        need = max(len(p) for p in self.prompts) + ANSWER_TOKENS + 1
+        return max(512, -(-need // 256) * 256)
+
+    def task_scores(self, texts: list[str]) -> dict[str, Any] | None:
+        """The task scorer's figures for ``texts`` (None when no scorer accepts the held-out targets)."""
+        return self.scorer.score_all(texts, self.targets) if self.scorer else None
 
 
-def build_reference(hf_model, conversations, *, task_api: bool, trained: bool) -> Reference:
-    """Run the HF model (an evaluate.hf_engine.HFModel) once; every GGUF is compared with this."""
+def build_reference(hf_model, examples, source: str = "") -> Reference:
+    """Run the trained model (an engines.hf.HFModel) once: greedy answers, then their log-probs, batched."""
+    from ..engines.hf import answer_logprobs
+    from ..scoring import scorer_for
+
+    conversations = [e.prompt for e in examples]
+    targets = [e.target for e in examples]
     prompts = [hf_model.prompt_ids(c) for c in conversations]
-    new_tokens = TASK_API_TOKENS if task_api and trained else GREEDY_TOKENS
-    continuations = hf_model.generate_ids(prompts, new_tokens)
+    continuations = hf_model.generate_ids(prompts, ANSWER_TOKENS)
     texts = [hf_model.decode(ids) for ids, _ in continuations]
-    return Reference(conversations, prompts, continuations, texts, hf_model.end_ids, task_api, trained)
+    scorer = scorer_for(targets) if all(t is not None for t in targets) else None
+    ref = Reference(conversations, prompts, continuations, texts, hf_model.end_ids, [], scorer, targets, source)
+    ref.logprobs = answer_logprobs(hf_model.model, ref.sequences(), [len(p) - 1 for p in prompts],
+                                   batch_size=hf_model.batch_size)
+    return ref
 
 
-def hf_logit_rows(hf_model, ref: Reference) -> list:
-    """The HF model's logits at the continuation positions of each sample (compared with every GGUF)."""
-    return _continuation_rows(hf_model.model, ref)
+def _answer_rows(model, ref: Reference, n: int) -> list:
+    """An HF model's raw logits at the answer positions of the first ``n`` reference sequences."""
+    from ..engines.hf import sequence_logits
+
+    seqs = ref.sequences()[:n]
+    rows = sequence_logits(model, seqs)
+    return [r[len(p) - 1 : len(s) - 1] for p, s, r in zip(ref.prompts, seqs, rows, strict=False)]
 
 
-def _continuation_rows(model, ref: Reference) -> list:
-    from ..evaluate.hf_engine import sequence_logits
-
-    logits = sequence_logits(model, ref.sequences())
-    return [rows[len(p) - 1 :] for p, rows in zip(ref.prompts, logits, strict=True)]
+# ---------------------------------------------------------------- GGUF: agreement (transformers reader, merge drift)
 
 
 @dataclass
@@ -212,34 +266,42 @@ def agreement(engine_rows, hf_rows, tie: float) -> Agreement:
     return Agreement(agree / max(total, 1), total, worst, real, margin)
 
 
-def gguf_checks(label: str, quant: str, path: Path, ref: Reference, hf_rows) -> list[Check]:
-    """Every check of one GGUF file (``quant`` picks the criteria), in llama.cpp then in transformers."""
+# ---------------------------------------------------------------- GGUF: the checks of one file
+
+
+def gguf_checks(label: str, quant: str, path: Path, ref: Reference, merged_rows,
+                requested: bool = True) -> tuple[list[Check], dict[str, Any] | None]:
+    """Every check of one GGUF file and its parity entry (None when llama.cpp cannot load it).
+
+    A quant measured only to find one that passes (``requested=False``) gets informational checks.
+    """
+    from ..engines.llama import LlamaCppModel
     from ..errors import UserError
-    from ..evaluate.llama_engine import LlamaCppModel
 
     try:
-        llm = LlamaCppModel(path, n_ctx=4096, logits_all=True)
+        llm = LlamaCppModel(path, n_ctx=ref.n_ctx(), logits_all=True)
     except UserError as exc:
-        return [Check(label, "loads in llama.cpp", False, str(exc))]
+        return [Check(label, "loads in llama.cpp", False, str(exc), required=requested)], None
     try:
-        checks = [Check(label, "loads in llama.cpp", True, f"{path.name}, {path.stat().st_size / 2**20:.1f} MiB")]
+        checks = [Check(label, "loads in llama.cpp", True, f"{path.name}, {path.stat().st_size / 2**20:.1f} MiB",
+                        required=requested)]
         checks += _template_checks(label, llm, ref)
-        if all(c.ok for c in checks):
-            checks += _behaviour_checks(label, quant, llm, ref, hf_rows)
+        entry = _parity_entry(quant, path, llm, ref, requested)
     finally:
         llm.close()
-    if all(c.ok for c in checks if c.required):
-        checks.append(_transformers_check(label, quant, path, ref, hf_rows))
-    else:  # already failed: spare the slow second reader
-        checks.append(Check(label, "transformers top-1 agreement", False, "not run: llama.cpp checks failed",
-                            required=False))
-    return checks
+    checks.append(_parity_check(label, entry, required=requested))
+    if not requested:
+        for check in checks:
+            check.required = False
+    elif quant in TRANSFORMERS_READ and all(c.ok for c in checks if c.required):
+        checks.append(_transformers_check(label, quant, path, ref, merged_rows))
+    return checks, entry
 
 
 def _template_checks(label: str, llm, ref: Reference) -> list[Check]:
     """Embedded chat template present, renders to the trained ids, single BOS, end-of-turn ends generation."""
-    from ..evaluate.generate import common_prefix
-    from .templates import render
+    from ..engines.chat_templates import render
+    from ..engines.sequences import common_prefix
 
     if not llm.chat_template:
         return [Check(label, "chat template embedded", False,
@@ -268,99 +330,150 @@ def _template_checks(label: str, llm, ref: Reference) -> list[Check]:
     return checks
 
 
-def _behaviour_checks(label: str, quant: str, llm, ref: Reference, hf_rows) -> list[Check]:
-    """Greedy continuation equality, teacher-forced top-1 agreement, Task API JSON validity."""
-    json_check = ref.task_api and ref.trained and quant in KQUANT_NAMES
-    rows, outs = [], []
-    for prompt, seq in zip(ref.prompts, ref.sequences(), strict=True):
+def _parity_entry(quant: str, path: Path, llm, ref: Reference, requested: bool) -> dict[str, Any]:
+    """Teacher-forced KL / top token on every answer position, then the greedy answer, prompt by prompt."""
+    from . import parity
+
+    acc = parity.Accumulator()
+    texts = []
+    for i, (prompt, seq) in enumerate(zip(ref.prompts, ref.sequences(), strict=True)):
         # teacher-forced first: the greedy run then finds the prompt already in llama.cpp's KV cache
-        rows.append(llm.logits(seq)[len(prompt) - 1 :])
-        outs.append(llm.greedy(prompt, TASK_API_TOKENS if json_check else GREEDY_TOKENS))
-    verdicts = [_greedy_verdict(got, want, hf_row, ref.end_ids[0], TIE[quant])
-                for got, want, hf_row in zip(outs, ref.continuations, hf_rows, strict=True)]
-    identical, ties = verdicts.count("identical"), verdicts.count("near-tie")
-    n = len(verdicts)
-    checks = [Check(label, f"greedy {GREEDY_TOKENS} tokens = HF", identical + ties == n,
-                    f"{identical}/{n} identical, {ties} diverged at a near-tie (margin <= {TIE[quant]:.2g})",
-                    required=quant in WIDE, values={"identical": identical, "near_tie": ties, "n": n})]
-    result = agreement(rows, hf_rows, TIE[quant])
-    checks.append(Check(label, "top-1 agreement (llama.cpp)", result.passes(TOP1_MIN), result.describe(TOP1_MIN),
-                        required=quant == "q8_0", values=asdict(result)))
-    if json_check:
-        checks.append(_json_check(label, llm, outs, ref))
-    return checks
+        acc.add_positions(ref.logprobs[i], llm.logits(seq)[len(prompt) - 1 : len(seq) - 1])
+        got, want = llm.greedy(prompt, ANSWER_TOKENS), ref.continuations[i]
+        acc.add_answer(got == want, None if got == want else _fork_margin(got, want, ref.logprobs[i], ref.end_ids))
+        texts.append(llm.decode(got[0]))
+    figures = acc.figures()
+    failed = parity.gate(quant, figures)
+    return {"quant": quant, "file": path.name, "bytes": path.stat().st_size, "requested": requested,
+            "figures": figures.to_dict(), "bounds": parity.bounds(quant), "failed": failed, "passes": not failed,
+            "task": _task(ref, texts)}
 
 
-def _greedy_verdict(got: tuple[list[int], bool], want: tuple[list[int], bool], hf_row, end_id: int,
-                    tie: float) -> str:
-    """'identical' over the first GREEDY_TOKENS, 'near-tie' when the first difference is one, else 'differs'."""
-    from ..evaluate.generate import common_prefix
+def _fork_margin(got, want, logprobs, end_ids: list[int]) -> float | None:
+    """How much more likely the reference found its own token where the two greedy answers first differ."""
+    from ..engines.sequences import common_prefix
 
-    a, b = got[0][:GREEDY_TOKENS], want[0][:GREEDY_TOKENS]
-    if a == b and (len(a) == GREEDY_TOKENS or len(got[0]) == len(want[0])):
-        return "identical"
-    k = common_prefix(a, b)
-    ours = a[k] if k < len(a) else end_id
-    theirs = b[k] if k < len(b) else end_id
-    return "near-tie" if hf_row[k][theirs] - hf_row[k][ours] <= tie else "differs"
+    k = common_prefix(got[0], want[0])
+    if k >= len(logprobs):
+        return None
+    ours = got[0][k] if k < len(got[0]) else end_ids[0]
+    theirs = want[0][k] if k < len(want[0]) else end_ids[0]
+    return float(logprobs[k][theirs] - logprobs[k][ours])
 
 
-def _json_check(label: str, llm, outs, ref: Reference) -> Check:
-    from ..taskapi.score import parse_call
+def _task(ref: Reference, texts: list[str]) -> list[dict[str, Any]] | None:
+    """The task scorer's metrics in llama.cpp and in Python on the same prompts (None without a scorer)."""
+    ours, theirs = ref.task_scores(texts), ref.task_scores(ref.texts)
+    if ours is None:
+        return None
+    keys = ref.scorer.metrics or tuple((k, k) for k, v in ours.items() if isinstance(v, float))
+    return [{"label": label, "key": key, "gguf": ours[key], "python": theirs[key]} for label, key in keys]
 
-    ours = sum(parse_call(llm.decode(ids)) is not None for ids, _ in outs)
-    theirs = sum(parse_call(t) is not None for t in ref.texts)
-    return Check(label, "Task API answers are valid JSON", ours >= theirs - 1,
-                 f"{ours}/{len(outs)} valid JSON (16-bit model: {theirs}; at most one fewer allowed)",
-                 values={"valid_json": ours, "reference_valid_json": theirs})
+
+def _parity_check(label: str, entry: dict[str, Any], required: bool) -> Check:
+    from .parity import Figures
+
+    figures = Figures(**entry["figures"])
+    bounds = ", ".join(f"{k} {v:g}" for k, v in entry["bounds"].items())
+    detail = figures.line() + (f"; outside the {entry['quant']} bounds: " + "; ".join(entry["failed"])
+                               if entry["failed"] else f"; within the {entry['quant']} bounds ({bounds})")
+    return Check(label, "parity with the trained model", entry["passes"], detail, required=required,
+                 values={k: entry[k] for k in ("figures", "bounds", "failed", "task")})
 
 
-def _transformers_check(label: str, quant: str, path: Path, ref: Reference, hf_rows) -> Check:
-    """The GGUF read back by transformers' own GGUF loader (an independent reader of our tensors)."""
+def _transformers_check(label: str, quant: str, path: Path, ref: Reference, merged_rows) -> Check:
+    """Our converter's tensors read back by transformers' own GGUF loader (an independent reader)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    required = quant not in KQUANT_NAMES
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name, dtype=torch.float32)
     except Exception as exc:  # noqa: BLE001 - any loader failure is a verification result, not a crash
-        return Check(label, "loads in transformers", False, f"{type(exc).__name__}: {str(exc)[:200]}",
-                     required=required)
-    rows = _continuation_rows(model.eval(), ref)
-    # f16/f32 dequantize to exactly the reference weights: every position must agree
+        return Check(label, "loads in transformers", False, f"{type(exc).__name__}: {str(exc)[:200]}")
+    rows = _answer_rows(model.eval(), ref, len(merged_rows))
+    # f16/f32 dequantize to exactly the merged 16-bit weights: every position must agree
     minimum, tie = (1.0, 0.0) if quant in ("f32", "f16") else (TOP1_MIN, TIE[quant])
-    result = agreement(rows, hf_rows, tie)
+    result = agreement(rows, merged_rows, tie)
     return Check(label, "transformers top-1 agreement", result.passes(minimum), result.describe(minimum),
-                 required=required, values=asdict(result))
+                 values=asdict(result))
 
 
-def verify_ggufs(run, merged, files: dict[str, tuple[str, Path]]) -> Report:
-    """Check each GGUF (label -> (quant, path)) against ``merged``, the in-memory 16-bit model it came from."""
-    from ..evaluate.hf_engine import HFModel
-    from .adapter import load_tokenizer
+# ---------------------------------------------------------------- GGUF: every file, and the rule
 
-    report = Report(criteria=criteria()[1:])
-    conversations, task_api = sample_conversations(run)
-    hf_model = HFModel(merged, load_tokenizer(run.adapter_dir), kind="merged", source="in-memory merge")
-    reference = build_reference(hf_model, conversations, task_api=task_api, trained=bool(run.info.get("steps")))
-    hf_rows = hf_logit_rows(hf_model, reference)
+
+def verify_ggufs(run, merged, files: dict[str, tuple[str, Path]], *, examples: list | None = None,
+                 source: str = "", make: Callable[[str], Path] | None = None) -> Report:
+    """Check each GGUF (label -> (quant, path)) against the trained model (base + adapter, float32, in Python).
+
+    ``merged`` is the in-memory 16-bit merge the files were converted from (the transformers reader's reference).
+    ``make(quant)`` writes another quant when one fails its bounds: the larger ones are measured until one passes.
+    """
+    from ..engines.hf import HFModel
+    from ..engines.runs import load_tokenizer, load_tuned
+    from . import parity
+
+    if examples is None:
+        examples, source = heldout_examples(run)
+    tuned = load_tuned(run, "float32").merge_and_unload()
+    hf_model = HFModel(tuned, load_tokenizer(run.adapter_dir), kind="run", source="base + adapter", batch_size=16)
+    reference = build_reference(hf_model, examples, source)
+    hf_model.close()
+    del tuned
+    merged_rows = _answer_rows(merged, reference, SAMPLE_SIZE)
+    report = Report(criteria=criteria()[1:], heldout={"source": source, "prompts": len(examples),
+                                                       "positions": sum(len(r) for r in reference.logprobs),
+                                                       "scorer": reference.scorer.name if reference.scorer else None})
     for label, (quant, path) in files.items():
-        report.checks += gguf_checks(label, quant, path, reference, hf_rows)
+        checks, entry = gguf_checks(label, quant, path, reference, merged_rows)
+        report.checks += checks
+        if entry is not None:
+            report.parity[label] = entry
+    if make is not None:
+        _measure_larger(report, reference, make)
+    report.advice = parity.advice({e["quant"]: e for e in report.parity.values()})
     return report
+
+
+def _measure_larger(report: Report, ref: Reference, make: Callable[[str], Path]) -> None:
+    """When a requested quant fails its bounds, measure the quants between it and the smallest one that passes
+    (all larger ones when none passes), smallest first, until one passes: the rule names the smallest that does."""
+    from . import parity
+
+    measured = {e["quant"]: e for e in report.parity.values()}
+    rank = {q: i for i, q in enumerate(parity.SIZE_ORDER)}
+    failing = [q for q, e in measured.items() if e["requested"] and not e["passes"] and q in rank]
+    passing = [q for q, e in measured.items() if e["passes"] and q in rank]
+    if not failing:
+        return
+    ceiling = min((rank[q] for q in passing), default=len(rank))
+    for quant in parity.larger_than(min(failing, key=rank.__getitem__)):
+        if rank[quant] >= ceiling:
+            return
+        if quant in measured:
+            continue
+        label = f"gguf {quant} (measured, not written)"
+        checks, entry = gguf_checks(label, quant, make(quant), ref, [], requested=False)
+        report.checks += checks
+        if entry is not None:
+            report.parity[label] = entry
+            if entry["passes"]:
+                return
 
 
 def criteria() -> list[str]:
     """The pass criteria, spelled out for the report."""
     return [
         f"adapter, merged: reloaded from disk, max |dlogit| vs the in-memory model <= {LOGIT_TOL:g} (float32)",
-        "gguf (all): loads in llama.cpp; embedded chat template present and renders the sample conversations to "
+        "gguf (all): loads in llama.cpp; embedded chat template present and renders the held-out conversations to "
         "exactly the token ids of the trained tokenizer; BOS not doubled; every end-of-turn id ends generation",
-        f"gguf f32/f16/bf16: llama.cpp's greedy first {GREEDY_TOKENS} tokens equal the HF model's on every "
-        f"sample, or first differ where the HF model's own margin is <= {TIE['f16']} logit (a near-tie); "
-        "transformers' GGUF loader picks the same top-1 token at every position (f32/f16)",
-        f"gguf bf16, q8_0: top-1 agreement >= {TOP1_MIN:.0%} of positions (teacher-forced on the HF greedy "
-        "continuation) in llama.cpp (q8_0) and transformers, or every disagreement a near-tie (the engine's "
-        "token at least half as likely as the HF model's top token, margin <= ln 2)",
-        "gguf q4_k_m/q5_k_m: loads and answers; agreement reported, not required; on a trained Task API run "
-        "the answers are valid JSON wherever the 16-bit model's are (at most one fewer)",
+        "gguf parity, against the trained model in Python (base + adapter, float32) on held-out prompts (--eval-data,"
+        f" else the run's val split; first {PARITY_ROWS}): teacher-forced on its greedy answer, the KL divergence of "
+        "the next-token distributions (full vocabulary) at every answer position, its mean and 99th percentile, the "
+        f"share of positions with the same top token, and the share of prompts whose greedy answer ({ANSWER_TOKENS} "
+        "tokens at most) is identical; mean KL, 99th-percentile KL and answers identical must be within the quant's "
+        "bounds (recommendations.yaml, export.parity.*)",
+        "gguf f32/f16 (our converter): transformers' GGUF loader picks the same top-1 token as the 16-bit merge at "
+        f"every position; bf16/q8_0: >= {TOP1_MIN:.0%} of positions, or every disagreement a near-tie (margin <= ln 2)",
+        "a quant outside its bounds fails the export; when no requested quant passes, the larger ones are measured "
+        "and the smallest that passes is named",
     ]

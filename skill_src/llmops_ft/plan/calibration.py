@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..knowledge.facts import DOCS_CACHE
+from ..knowledge.resources import source_repo
 from .architectures import KNOWN
 from .memory import Settings, estimate
 
-REPO = Path(__file__).resolve().parents[3]
-DOCS_DIR = REPO.parent / "shared" / "unsloth-docs"
-FACTS_PATH = REPO / "docs_cache" / "facts" / "requirements.json"
+DOCS_DIR = (source_repo() or Path.cwd()).parent / "shared" / "unsloth-docs"  # the docs snapshot beside a checkout
+FACTS_PATH = DOCS_CACHE / "facts" / "requirements.json"
 REQUIREMENTS_PAGE = Path("get-started/fine-tuning-for-beginners/unsloth-requirements.md")
 
 # The representative model of each size in the table (Unsloth's own model list at that size).

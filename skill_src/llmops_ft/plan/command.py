@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..cli import Result
 from ..config import HARDWARE_CHOICES, load_config
+from ..core.result import Result
 from .planner import make_plan
 
 HELP = """\

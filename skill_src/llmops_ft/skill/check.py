@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..knowledge.recommendations import RecommendationSet
 from . import markdown
 from .checks import Finding, commands, consistency, format, grounding, hardware
-from .recommendations import RecommendationSet
 from .render import REPO, SKILL_DIR
 
 CHECKS = ("format", "consistency", "grounding", "hardware", "commands")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import Result
+from ..core.result import Result
 from . import inputs
 from .check import report_data, report_text, run_checks
 from .render import REPO, SKILL_DIR

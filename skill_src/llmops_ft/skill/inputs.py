@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .recommendations import RecommendationSet, load_set
+from ..knowledge.recommendations import RecommendationSet, load_set
 
 
 def load_facts(docs: str | Path | None = None) -> tuple[dict[str, dict[str, Any]], str]:
@@ -14,7 +14,7 @@ def load_facts(docs: str | Path | None = None) -> tuple[dict[str, dict[str, Any]
     ``docs`` is a local mirror laid out like the docs site or a saved llms-full.txt; the cache is not touched.
     """
     if docs is None:
-        from ..docs.facts import load_facts as load_cached
+        from ..knowledge.facts import load_facts as load_cached
 
         return load_cached(), "docs_cache"
     from ..docs.sync import facts_from_mirror

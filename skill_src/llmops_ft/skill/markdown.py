@@ -1,7 +1,9 @@
 """Read rendered markdown the way the harness needs it: headings, fenced code blocks, tables, inline code.
 
-Deliberately small: the harness checks what the file says, so it parses the file, not the templates.
-Line numbers are 1-based and count the front matter, so they point into the file an editor opens.
+markdown-it-py parses the file (CommonMark with GFM pipe tables, through the token layer ``docs/markdown.py``
+shares) and its token line maps give the line numbers. The harness checks what the file says, so it parses the
+file, not the templates. Line numbers are 1-based and count the front matter, so they point into the file an
+editor opens.
 """
 
 from __future__ import annotations
@@ -11,18 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from markdown_it.token import Token
+
+from ..docs.markdown import body_start, commonmark, fence_lang, read_table
 from .values import normalize
 
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([\w+-]*)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
-_INLINE_CODE = re.compile(r"(`+)(.+?)\1")
-_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _NUM = r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
 _SCALAR_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:gb|%|rows|steps|x)?$", re.I)
 _RANGE_CELL = re.compile(rf"^(?:~|≈|about\s+)?\s*({_NUM})\s*(?:-|–|to)\s*({_NUM})\s*(?:gb|%|rows|steps)?$", re.I)
 _NUMBER_LIST = re.compile(rf"^{_NUM}(\s*,\s*{_NUM})+$")
 _IDENT_LIST = re.compile(r"^[A-Za-z_][\w.-]*(\s*,\s*[A-Za-z_][\w.-]*)*$")
+# inline tokens whose content is text a reader sees (an image shows its alt text)
+_TEXT_TOKENS = ("text", "code_inline", "html_inline", "image")
 
 
 @dataclass
@@ -72,20 +74,11 @@ class Doc:
         return len(self.text.splitlines()) - self.body_start + 1
 
 
-def split_cells(line: str) -> list[str]:
-    """Cells of a table row; ``\\|`` stays inside a cell."""
-    inner = line.strip()
-    inner = inner[1:] if inner.startswith("|") else inner
-    inner = inner[:-1] if inner.endswith("|") and not inner.endswith("\\|") else inner
-    return [cell.replace("\\|", "|").strip() for cell in re.split(r"(?<!\\)\|", inner)]
-
-
 def plain(cell: str) -> str:
-    """A cell without markdown emphasis, backticks, links or HTML entities for ``<``/``>``."""
-    text = _LINK.sub(lambda m: m.group(0)[1:].split("](")[0], cell)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-    text = text.replace("`", "").replace("*", "")
-    return re.sub(r"(?<![A-Za-z0-9])_{1,2}(?=\S)|(?<=\S)_{1,2}(?![A-Za-z0-9])", "", text).strip()
+    """Inline markdown as the text it shows: emphasis, backticks and link targets gone, entities and escapes decoded."""
+    tokens = commonmark().parseInline(cell)[0].children or []
+    return "".join(t.content if t.type in _TEXT_TOKENS else " " if t.type.endswith("break") else ""
+                   for t in tokens).strip()
 
 
 def cell_value(cell: str) -> Any:
@@ -110,47 +103,47 @@ def parse(path: str | Path, text: str | None = None) -> Doc:
     path = Path(path)
     text = path.read_text(encoding="utf-8") if text is None else text
     lines = text.splitlines()
-    doc = Doc(path=path, text=text)
-    i = 0
-    if lines and lines[0].strip() == "---":
-        end = next((j for j in range(1, len(lines)) if lines[j].strip() == "---"), None)
-        if end is not None:
-            i = end + 1
-            doc.body_start = end + 2
-    headings: list[tuple[int, str]] = []
-    while i < len(lines):
-        line = lines[i]
-        fence = _FENCE.match(line)
-        if fence:
-            marker = fence.group(2)
-            j = i + 1
-            while j < len(lines) and not lines[j].strip().startswith(marker):
-                j += 1
-            code = "\n".join(lines[i + 1 : j])
-            doc.code_blocks.append(CodeBlock(fence.group(3).lower(), code, i + 2, [h for _, h in headings]))
-            i = j + 1
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            level = len(heading.group(1))
-            headings = [(lvl, h) for lvl, h in headings if lvl < level] + [(level, plain(heading.group(2)))]
-        elif line.lstrip().startswith("|") and i + 1 < len(lines) and _TABLE_SEPARATOR.match(lines[i + 1]):
-            table = Table(split_cells(line), [], [], [h for _, h in headings])
-            j = i + 2
-            while j < len(lines) and lines[j].lstrip().startswith("|"):
-                table.rows.append(split_cells(lines[j]))
-                table.row_lines.append(j + 1)
-                _collect_inline(doc, lines[j], j + 1, headings)
-                j += 1
-            doc.tables.append(table)
-            i = j
-            continue
-        _collect_inline(doc, line, i + 1, headings)
-        i += 1
+    start = body_start(lines)
+    doc = Doc(path=path, text=text, body_start=start + 1)
+    _read_blocks(doc, commonmark().parse("\n".join(lines[start:])))
     return doc
 
 
-def _collect_inline(doc: Doc, line: str, number: int, headings: list[tuple[int, str]]) -> None:
-    names = [h for _, h in headings]
-    doc.inline.extend(Inline(m.group(2).strip(), number, names) for m in _INLINE_CODE.finditer(line))
-    doc.links.extend((m.group(1), number) for m in _LINK.finditer(line))
+def _read_blocks(doc: Doc, tokens: list[Token]) -> None:
+    """Fill ``doc`` from the body's tokens; a token's 0-based map line ``n`` is file line ``n + doc.body_start``."""
+    offset = doc.body_start
+    headings: list[tuple[int, str]] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        names = [h for _, h in headings]
+        if token.type == "table_open":
+            rows, i = read_table(tokens, i)
+            table = Table([cell.content for cell in rows.header], [], [], names)
+            for line, cells in rows.rows:
+                table.rows.append([cell.content for cell in cells])
+                table.row_lines.append(line + offset)
+                for cell in cells:
+                    _collect_inline(doc, cell, line + offset, names)
+            doc.tables.append(table)
+            continue
+        if token.type == "heading_open":  # its own inline token, next, already counts under it
+            level = int(token.tag[1:])
+            headings = [(lvl, h) for lvl, h in headings if lvl < level] + [(level, plain(tokens[i + 1].content))]
+        elif token.type == "fence":
+            text = token.content.removesuffix("\n")
+            doc.code_blocks.append(CodeBlock(fence_lang(token), text, token.map[0] + offset + 1, names))
+        elif token.type == "inline":
+            _collect_inline(doc, token, token.map[0] + offset, names)
+        i += 1
+
+
+def _collect_inline(doc: Doc, token: Token, line: int, headings: list[str]) -> None:
+    """Code spans and link targets of one inline token that starts on file line ``line``."""
+    for child in token.children or []:
+        if child.type in ("softbreak", "hardbreak"):
+            line += 1
+        elif child.type == "code_inline":
+            doc.inline.append(Inline(child.content.strip(), line, headings))
+        elif child.type == "link_open":
+            doc.links.append((str(child.attrs["href"]), line))

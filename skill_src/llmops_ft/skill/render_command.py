@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..cli import Result
+from ..core.result import Result
 from . import inputs, render
 
 HELP = """Render the skill (SKILL.md + references/*.md) from skill_src/templates/*.j2, skill_src/recommendations.yaml

@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from ..cli import Result
+from ..core.result import Result
 from ..errors import UserError
 from ..io import atomic_write_bytes, dumps_jsonl_line
 from .generate import DEFAULT_N_EVAL, DEFAULT_N_TRAIN, DEFAULT_SEED, generate

@@ -3,8 +3,14 @@
 The rules the targets follow (README states them too):
 - "today"; "tomorrow" = +1; "the day after tomorrow" = +2; "in N days" = +N; "in N weeks" = +7N.
 - "Friday", "this Friday", "next Friday": the first Friday strictly after today (1-7 days ahead).
+- "the 6th", "on the 6th": the next 6th of a month on or after today (this month or the next).
+- "Friday the 6th", "Fri March 6": the day the date names; the weekday only agrees with it.
 - "end of month": the last day of today's month.
 - "March 6", "6 March", "Mar 6th": the next March 6 on or after today. ISO "2026-03-06" is itself.
+
+The system prompt gives today's date without its weekday, so a bare weekday ("by Friday") is the one kind a
+small model cannot resolve by reading: it would need the calendar arithmetic. A weekday next to a day number
+("Friday the 6th") is resolved from the number.
 """
 
 from __future__ import annotations
@@ -41,12 +47,29 @@ def _month_day(rng: random.Random, day: dt.date) -> str:
     return rng.choice(forms)
 
 
+def _day_of_month(rng: random.Random, today: dt.date) -> tuple[str, dt.date]:
+    # at most 27 days ahead, so no earlier date on or after today has the same day number
+    day = today + dt.timedelta(days=rng.randint(0, 27))
+    return rng.choice([f"the {_ordinal(day.day)}", f"on the {_ordinal(day.day)}"]), day
+
+
+def _weekday_and_date(rng: random.Random, today: dt.date) -> tuple[str, dt.date]:
+    day = today + dt.timedelta(days=rng.randint(1, 13))
+    name = WEEKDAYS[day.weekday()]
+    month = MONTHS[day.month - 1]
+    forms = [f"{name} the {_ordinal(day.day)}", f"{name[:3]} {month} {day.day}", f"{name}, {month} {day.day}",
+             f"{name} {_ordinal(day.day)}"]
+    return rng.choice(forms), day
+
+
+DATE_KINDS = ["today", "tomorrow", "after_tomorrow", "in_days", "in_weeks", "weekday", "weekday_date",
+              "day_of_month", "end_of_month", "month_day", "iso"]
+DATE_WEIGHTS = [4, 14, 3, 12, 6, 12, 8, 6, 6, 15, 14]
+
+
 def date_phrase(rng: random.Random, today: dt.date) -> tuple[str, dt.date]:
     """A phrase naming a day at or after ``today`` and the date it means."""
-    kind = rng.choices(
-        ["today", "tomorrow", "after_tomorrow", "in_days", "in_weeks", "weekday", "end_of_month", "month_day", "iso"],
-        weights=[4, 14, 3, 12, 6, 22, 6, 17, 16],
-    )[0]
+    kind = rng.choices(DATE_KINDS, weights=DATE_WEIGHTS)[0]
     if kind == "today":
         return rng.choice(["today", "tonight", "end of day today"]), today
     if kind == "tomorrow":
@@ -66,6 +89,10 @@ def date_phrase(rng: random.Random, today: dt.date) -> tuple[str, dt.date]:
         weekday = rng.randrange(7)
         name = WEEKDAYS[weekday]
         return rng.choice([name, f"next {name}", f"this {name}"]), next_weekday(today, weekday)
+    if kind == "weekday_date":
+        return _weekday_and_date(rng, today)
+    if kind == "day_of_month":
+        return _day_of_month(rng, today)
     if kind == "end_of_month":
         return rng.choice(["end of month", "the end of the month", "end of this month"]), end_of_month(today)
     day = today + dt.timedelta(days=rng.randint(1, 90))

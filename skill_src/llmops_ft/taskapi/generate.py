@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import vocab as V
-from .dates import WEEKDAYS, date_phrase
+from .dates import date_phrase, end_of_month
 from .schema import encode_call, schema_errors
 
 DEFAULT_SEED = 7
@@ -26,6 +26,11 @@ FIRST_DAY = dt.date(2025, 1, 1)
 DAYS_SPAN = 3 * 365  # reference dates ("today") fall in 2025-2027
 TYPO_RATE = 0.04  # per template fragment; slot values (titles, names, ids) are never misspelt
 EVAL_HELD_OUT_RATE = 0.35  # how often an eval draw takes a held-out entry rather than any entry
+# Training data only (eval keeps the plain distribution): dates are the hardest fields, so train asks for them
+# more often, and more of its reference dates fall at a month's end, where "tomorrow" changes the month.
+DATE_FIELDS = ("due", "due_before", "due_after")
+TRAIN_DATE_BOOST = 1.0
+TRAIN_MONTH_END_RATE = 0.0
 
 Turn = tuple[str, dict[str, Any]]  # (user text, the assistant's call)
 AFTER_PREPOSITION = re.compile(r"\b(by|before|after|until|to|than|for) \{due\}")
@@ -38,6 +43,10 @@ class Ctx:
     rng: random.Random
     split: str
     today: dt.date
+
+    def rate(self, field: str, p: float) -> float:
+        """How often this split includes ``field`` when the plain rate is ``p`` (train asks for more dates)."""
+        return min(0.95, p * TRAIN_DATE_BOOST) if self.split == "train" and field in DATE_FIELDS else p
 
     def pick(self, items: list) -> Any:
         """One entry of ``items`` allowed in this split (eval prefers held-out entries now and then)."""
@@ -117,8 +126,11 @@ def _assignee(ctx: Ctx, templates: list[str], **extra: str) -> tuple[str, str]:
 def _due(ctx: Ctx, templates: list[str], **extra: str) -> tuple[str, str]:
     template = ctx.pick(templates)
     phrase, iso = ctx.due()
-    if phrase.startswith("in ") and AFTER_PREPOSITION.search(template):
-        phrase = phrase[3:] + " from now"  # "by in 3 days" reads wrong; "by 3 days from now" does not
+    if AFTER_PREPOSITION.search(template):
+        if phrase.startswith("in "):
+            phrase = phrase[3:] + " from now"  # "by in 3 days" reads wrong; "by 3 days from now" does not
+        elif phrase.startswith("on "):
+            phrase = phrase[3:]  # "until the 6th", not "until on the 6th"
     return ctx.fmt(template, due=phrase, **extra), iso
 
 
@@ -166,7 +178,7 @@ def _join(ctx: Ctx, head: str, fragments: list[str]) -> str:
 
 def _create_fields(ctx: Ctx, most: int = len(CREATE_FIELDS)) -> tuple[list[str], dict[str, Any]]:
     """Up to ``most`` optional create fields in random order: their fragments and values."""
-    chosen = [f for f in CREATE_FIELDS if ctx.rng.random() < f[1]]
+    chosen = [f for f in CREATE_FIELDS if ctx.rng.random() < ctx.rate(f[0], f[1])]
     ctx.rng.shuffle(chosen)
     fragments, values = [], {}
     for name, _, make, templates in chosen[:most]:
@@ -194,7 +206,7 @@ def build_list(ctx: Ctx) -> Turn:
     call: dict[str, Any] = {"action": "list"}
     chance = {"status": 0.35, "priority": 0.2, "project": 0.35, "assignee": 0.3, "tag": 0.15,
               "due_before": 0.15, "due_after": 0.07}
-    wanted = [name for name, p in chance.items() if rng.random() < p]
+    wanted = [name for name, p in chance.items() if rng.random() < ctx.rate(name, p)]
     if not wanted and rng.random() < 0.5:
         return ctx.fmt(ctx.pick(V.LIST_ALL)), call
     words = [ctx.pick(V.LIST_VERBS)]
@@ -228,7 +240,7 @@ def build_update(ctx: Ctx, ref: str, task: int | None) -> Turn:
     """An update of one to three fields of a task."""
     rng = ctx.rng
     names = list(UPDATE_FIELDS)
-    weights = [UPDATE_FIELDS[n][0] for n in names]
+    weights = [ctx.rate(n, UPDATE_FIELDS[n][0]) for n in names]
     k = rng.choices([1, 2, 3], weights=[6, 3, 1])[0]
     chosen: list[str] = []
     while len(chosen) < k:
@@ -379,14 +391,22 @@ def _dress(ctx: Ctx, text: str) -> str:
 
 
 def system_prompt(today: dt.date) -> str:
-    """The short system prompt that states the reference date."""
-    return V.SYSTEM_PROMPT.format(weekday=WEEKDAYS[today.weekday()], date=today.isoformat())
+    """The short system prompt that states the reference date (ISO only: Ollama's ``currentDate`` gives no weekday)."""
+    return V.SYSTEM_PROMPT.format(date=today.isoformat())
+
+
+def draw_today(rng: random.Random, split: str) -> dt.date:
+    """A reference date in 2025-2027; for train, now and then one of a month's last three days."""
+    today = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS_SPAN))
+    if split == "train" and rng.random() < TRAIN_MONTH_END_RATE:
+        today = end_of_month(today) - dt.timedelta(days=rng.randrange(3))
+    return today
 
 
 def conversation(rng: random.Random, split: str) -> dict[str, list[dict[str, str]]]:
     """One conversation row: system prompt, then user/assistant turns whose answers are canonical calls."""
-    today = FIRST_DAY + dt.timedelta(days=rng.randrange(DAYS_SPAN))
-    ctx = Ctx(rng, split, today)
+    ctx = Ctx(rng, split, draw_today(rng, split))
+    today = ctx.today
     turns = _turns(ctx)
     messages = [{"role": "system", "content": system_prompt(today)}]
     for i, (text, call) in enumerate(turns):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..knowledge.resources import resources_dir
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "examples" / "task_api" / "task_api.schema.json"
+SCHEMA_PATH = resources_dir() / "task_api" / "task_api.schema.json"
 
 ACTIONS = ("create", "list", "update", "complete", "delete", "assign", "comment", "clarify")
 

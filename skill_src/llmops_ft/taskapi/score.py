@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import UserError
+from ..scoring import Scorer
 from .schema import is_valid
 
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*[ \t]*\n?(.*?)\n?[ \t]*```$", re.DOTALL)
@@ -151,3 +152,18 @@ def score_all(preds: Sequence[str], targets: Sequence[str], max_disagreements: i
             for i in misses[:max_disagreements]
         ],
     }
+
+
+def _valid_call(call: Any) -> bool:
+    return isinstance(call, dict) and is_valid(call)
+
+
+METRICS = (
+    ("valid JSON", "valid_json_rate"),
+    ("schema valid", "schema_valid_rate"),
+    ("action accuracy", "action_accuracy"),
+    ("exact call match", "exact_match_rate"),
+    ("field F1", "field_f1"),
+)
+# Registered in pyproject.toml under the entry-point group llmops_ft.scorers.
+SCORER = Scorer("task_api", parse=parse_call, is_valid=_valid_call, score_all=score_all, metrics=METRICS)

@@ -191,7 +191,7 @@ REPLY_NAME = ["{name}", "to {name}", "give it to {name}", "{name} please", "{nam
 REPLY_TEXT = ["{text}", "say: {text}", "\"{text}\"", "write {text}"]
 REPLY_TITLE = ["{title}", "call it \"{title}\"", "title: {title}", "\"{title}\"", "name it {title}"]
 
-SYSTEM_PROMPT = "Today is {weekday} {date}. Reply with one Task API call as JSON; use clarify if a detail is missing."
+SYSTEM_PROMPT = "Today is {date}. Reply with one Task API call as JSON; use clarify if a detail is missing."
 
 
 def split_pool(items: list, split: str) -> list:

@@ -41,8 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Any:
     """Load the config, train (or dry-run), and return the summary."""
-    from ..cli import Result
     from ..config import load_config
+    from ..core.result import Result
     from . import train
 
     config = load_config(args.config, args.overrides)

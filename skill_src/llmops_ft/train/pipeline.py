@@ -138,7 +138,7 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
     resume_from = prepare_run_dir(run_dir, resume, force, env, dry_run)
     notes = [backend_note] if backend_note else []
 
-    from ..models import resolve_model
+    from ..engines.models import resolve_model
 
     base = resolve_model(config["model"]["name"])
     tokenizer = load_tokenizer(base, config["model"]["trust_remote_code"])

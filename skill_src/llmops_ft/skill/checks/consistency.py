@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...knowledge.recommendations import SELF_MATCHING_KINDS, RecommendationSet, condition_parts
 from ..markdown import CodeBlock, Doc, Table, cell_value, plain
-from ..recommendations import SELF_MATCHING_KINDS, RecommendationSet, condition_parts
 from ..values import fmt, is_range, member, same, within
 from . import Finding
 

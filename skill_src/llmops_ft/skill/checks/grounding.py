@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..recommendations import RecommendationSet
+from ...knowledge.recommendations import RecommendationSet
 from ..values import fmt, is_range, member, normalize, same, within
 from . import Finding
 

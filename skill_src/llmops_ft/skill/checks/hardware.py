@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
+from ...knowledge.recommendations import RecommendationSet
 from ..markdown import Doc, cell_value, plain
-from ..recommendations import RecommendationSet
 from ..values import normalize
 from . import Finding
 

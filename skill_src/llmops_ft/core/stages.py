@@ -7,7 +7,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from .errors import UserError
+from ..errors import UserError
 
 Stage = tuple[str, Callable[[dict[str, Any]], str]]
 

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from .errors import UserError
-from .io import atomic_dir
+from ..errors import UserError
+from ..io import atomic_dir
+from .model_files import (
+    HUB_ID,
+    cached_snapshot,
+    check_model_folder,
+    check_tokenizer_files,
+    check_weights,
+    loading,
+    offline,
+)
 
 EMBEDDED_MODELS = {
     # name -> (python package holding the GGUF, file name)
@@ -73,22 +83,52 @@ def embedded_model_dir(name: str = "smollm2-135m") -> Path:
     return target
 
 
-def resolve_model(name_or_path: str) -> str:
-    """A loadable model reference: embedded name -> cached HF folder; local folder -> itself; else a hub id."""
+def resolve_model(name_or_path: str, field: str | None = None) -> str:
+    """A loadable model reference: embedded name -> cached HF folder; local folder -> itself; else a hub id.
+
+    A local folder is checked first (config.json, tokenizer files, complete safetensors); a hub id while the
+    hub is offline must be in the local Hugging Face cache. Anything else is a UserError naming ``field``.
+    """
     if name_or_path in EMBEDDED_MODELS:
         return str(embedded_model_dir(name_or_path))
     path = Path(name_or_path).expanduser()
-    if path.exists():
-        if not (path / "config.json").is_file():
-            raise UserError("not a Hugging Face model folder (no config.json)", file=str(path))
+    if path.is_dir():
+        check_model_folder(path)
         return str(path)
-    if os.environ.get("HF_HUB_OFFLINE") == "1" or name_or_path.count("/") != 1:
-        embedded = ", ".join(EMBEDDED_MODELS)
-        raise UserError(
-            f"model {name_or_path!r} is neither an embedded model ({embedded}), a local folder, "
-            "nor a hub id reachable online (HF_HUB_OFFLINE=1)"
-        )
+    embedded = ", ".join(EMBEDDED_MODELS)
+    if path.exists() or not HUB_ID.match(name_or_path):
+        raise UserError(f"is neither an embedded model ({embedded}), a local model folder, nor a hub id (owner/name)",
+                        file=name_or_path, field=field)
+    if offline():
+        snapshot = cached_snapshot(name_or_path)
+        if snapshot is None:
+            raise UserError(
+                f"no local folder of that name, and as a hub id it is not in the local Hugging Face cache while the "
+                f"hub is offline (HF_HUB_OFFLINE=1): check the spelling, pass a local folder or an embedded model "
+                f"({embedded}), or download it once with the network on", file=name_or_path, field=field)
+        check_model_folder(snapshot)
     return name_or_path
+
+
+def load_causal_lm(ref: str, *, field: str | None = None, trust_remote_code: bool = False, **kwargs: Any) -> Any:
+    """``AutoModelForCausalLM.from_pretrained`` (safetensors only) with every failure of the model as one line."""
+    from transformers import AutoModelForCausalLM
+
+    if Path(ref).is_dir():
+        check_weights(Path(ref))
+    with loading(ref, "model", field):
+        return AutoModelForCausalLM.from_pretrained(ref, trust_remote_code=trust_remote_code, use_safetensors=True,
+                                                    **kwargs)
+
+
+def load_auto_tokenizer(ref: str, *, field: str | None = None, trust_remote_code: bool = False) -> Any:
+    """``AutoTokenizer.from_pretrained`` with every failure of the tokenizer files as one line."""
+    from transformers import AutoTokenizer
+
+    if Path(ref).is_dir():
+        check_tokenizer_files(Path(ref))
+    with loading(ref, "tokenizer", field):
+        return AutoTokenizer.from_pretrained(ref, trust_remote_code=trust_remote_code)
 
 
 def build_tiny_llama(out_dir: str | os.PathLike, *, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:

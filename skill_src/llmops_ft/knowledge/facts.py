@@ -10,9 +10,9 @@ from typing import Any
 
 from ..errors import UserError
 from .pages import PAGES_BY_KEY
+from .resources import resources_dir
 
-REPO = Path(__file__).resolve().parents[3]
-DOCS_CACHE = REPO / "docs_cache"
+DOCS_CACHE = resources_dir() / "docs_cache"  # read-only: sync-docs writes to the checkout's docs_cache/
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
 

@@ -1,4 +1,4 @@
-"""Read `skill_src/recommendations.yaml`: the one source of the values the skill and the configs recommend.
+"""Read `recommendations.yaml` (packaged from skill_src/): the one source of the values the skill and configs use.
 
 The file is validated by ``schemas/recommendations.json`` plus the rules a schema cannot state (unique ids, known
 params and conditions); a problem is a :class:`UserError` naming the file, the line and the field.
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .resources import resources_dir
 
-SKILL_SRC = Path(__file__).resolve().parents[2]
-RECOMMENDATIONS_PATH = SKILL_SRC / "recommendations.yaml"
+RECOMMENDATIONS_PATH = resources_dir() / "recommendations.yaml"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "recommendations.json"
 
 # Condition parts that match their own value in the text (model:8B matches "8B") instead of a contexts entry.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..export.templates import detect_family
+from .chat_templates import detect_family
 
 
 def sequence_logits(model, sequences: list[list[int]], batch_size: int = 8) -> list:
@@ -13,15 +13,37 @@ def sequence_logits(model, sequences: list[list[int]], batch_size: int = 8) -> l
     with torch.no_grad():
         for start in range(0, len(sequences), batch_size):
             chunk = sequences[start : start + batch_size]
-            width = max(len(seq) for seq in chunk)
-            ids = torch.zeros((len(chunk), width), dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, seq in enumerate(chunk):
-                ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1
-            logits = model(input_ids=ids, attention_mask=mask).logits.float()
+            logits = model(**_right_padded(chunk)).logits.float()
             rows += [logits[row, : len(seq)].numpy() for row, seq in enumerate(chunk)]
     return rows
+
+
+def answer_logprobs(model, sequences: list[list[int]], starts: list[int], batch_size: int = 8) -> list:
+    """float32 log-softmax rows (numpy) at positions ``start`` .. len(seq) - 2 of each sequence: the next-token
+    distributions of its tail only, so a long prompt costs no memory."""
+    import torch
+
+    rows = []
+    with torch.no_grad():
+        for first in range(0, len(sequences), batch_size):
+            chunk = sequences[first : first + batch_size]
+            logits = model(**_right_padded(chunk)).logits
+            for row, (seq, start) in enumerate(zip(chunk, starts[first : first + batch_size], strict=True)):
+                rows.append(torch.log_softmax(logits[row, start : len(seq) - 1].double(), -1).float().numpy())
+    return rows
+
+
+def _right_padded(chunk: list[list[int]]) -> dict:
+    """input_ids and attention_mask of right-padded sequences (padding masked out)."""
+    import torch
+
+    width = max(len(seq) for seq in chunk)
+    ids = torch.zeros((len(chunk), width), dtype=torch.long)
+    mask = torch.zeros((len(chunk), width), dtype=torch.long)
+    for row, seq in enumerate(chunk):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 def end_token_ids(tokenizer) -> list[int]:

@@ -4,7 +4,7 @@ an embedded model name, or a GGUF file (llama.cpp). Greedy decoding, stopping at
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import UserError
@@ -22,13 +22,13 @@ class Generation:
     prompt_tokens: int
 
 
-def model_kind(ref: str) -> str:
+def model_kind(ref: str, field: str | None = None) -> str:
     """Which kind of model ``ref`` names (see KINDS); a UserError says what a path is missing."""
     path = Path(ref)
     if path.is_file():
         if path.suffix == ".gguf":
             return "gguf"
-        raise UserError("not a model: expected a .gguf file or a folder", file=ref)
+        raise UserError("not a model: expected a .gguf file or a folder", file=ref, field=field)
     if path.is_dir():
         if (path / "run.json").is_file():
             return "run"
@@ -38,7 +38,8 @@ def model_kind(ref: str) -> str:
             return "merged"
         if list(path.glob("*.gguf")):
             return "gguf"
-        raise UserError("folder holds no run.json, adapter_config.json, config.json or .gguf file", file=ref)
+        raise UserError("folder holds no run.json, adapter_config.json, config.json or .gguf file", file=ref,
+                        field=field)
     return "hf"  # an embedded model name or a hub id: resolve_model decides
 
 
@@ -55,44 +56,41 @@ def gguf_file(ref: str) -> Path:
 
 
 def open_model(
-    ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 4096, logits_all: bool = False
+    ref: str, *, base: str | None = None, batch_size: int = 8, n_ctx: int = 4096, logits_all: bool = False,
+    trust_remote_code: bool = False, field: str | None = None,
 ):
     """Load ``ref`` for generation; returns an HFModel or a LlamaCppModel (both: prompt_ids, generate_ids, decode).
 
     A run dir / adapter is merged into its base in float32 in memory: the same function as the PEFT model, and
-    generation runs at the speed of a plain model.
+    generation runs at the speed of a plain model. Model repository code runs only with ``trust_remote_code``
+    (the command line's --trust-remote-code, never a run's own record). ``field`` (the flag that named ``ref``)
+    goes into the one-line error of a model that cannot be loaded.
     """
-    kind = model_kind(ref)
+    kind = model_kind(ref, field)
     if kind == "gguf":
-        from .llama_engine import LlamaCppModel
+        from .llama import LlamaCppModel
 
         return LlamaCppModel(gguf_file(ref), n_ctx=n_ctx, logits_all=logits_all)
-    from ..export.adapter import Run, load_run, load_tokenizer, load_tuned
-    from ..models import resolve_model
-    from .hf_engine import HFModel
+    import torch
+
+    from .hf import HFModel
+    from .models import load_causal_lm, resolve_model
+    from .runs import load_run, load_tokenizer, load_tuned
 
     if kind in ("run", "adapter"):
-        run = load_run(ref)
+        run = load_run(ref, trust_remote_code=trust_remote_code, field=field)
         if base:
-            run = Run(path=run.path, adapter_dir=run.adapter_dir, base_model=resolve_model(base), info=run.info)
+            run = replace(run, base_model=resolve_model(base, field="--base"))
         model = load_tuned(run, "float32").merge_and_unload()
-        return HFModel(model, load_tokenizer(run.adapter_dir), kind=kind, source=ref, batch_size=batch_size)
-    import torch
-    from transformers import AutoModelForCausalLM
+        tokenizer = load_tokenizer(run.adapter_dir, trust_remote_code)
+        return HFModel(model, tokenizer, kind=kind, source=ref, batch_size=batch_size)
+    folder = resolve_model(ref, field) if kind == "hf" else ref
+    if kind == "merged":
+        from .model_files import check_model_folder
 
-    folder = resolve_model(ref) if kind == "hf" else ref
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    return HFModel(model, load_tokenizer(folder), kind=kind, source=ref, batch_size=batch_size)
-
-
-def common_prefix(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+        check_model_folder(Path(folder), weights=True)
+    model = load_causal_lm(folder, field=field, trust_remote_code=trust_remote_code, dtype=torch.float32).eval()
+    return HFModel(model, load_tokenizer(folder, trust_remote_code), kind=kind, source=ref, batch_size=batch_size)
 
 
 def generate(model, conversations: list[list[dict[str, str]]], max_new_tokens: int = 64) -> list[Generation]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..export.templates import render
+from .chat_templates import render
 
 
 def _cpu_has_amx() -> bool:
@@ -142,7 +142,7 @@ class LlamaCppModel:
 
     def _feed(self, tokens: list[int]) -> None:
         """Evaluate ``tokens``, reusing the KV cache of the longest prefix already evaluated."""
-        from .generate import common_prefix
+        from .sequences import common_prefix
 
         keep = common_prefix(list(self.llm._input_ids[: self.llm.n_tokens]), tokens[:-1])
         self.llm.n_tokens = keep

@@ -1,0 +1,207 @@
+"""Parity of a GGUF in llama.cpp with the trained model in Python: the figures, their per-quant bounds, the choice.
+
+The figures are the ones llama.cpp's ``llama-perplexity --kl-divergence`` reports against a reference model's
+logits, measured here on held-out chat prompts, teacher-forced on the reference model's own greedy answer:
+
+- KL divergence of the next-token distributions (softmax of the full-vocabulary logits), reference || GGUF:
+  its mean, median, 99th and 99.9th percentile and maximum over every answer position;
+- "same top p": the share of those positions where both pick the same top token;
+- the share of prompts whose greedy answer (token ids, stop included) is identical.
+
+Each quant type has bounds in ``recommendations.yaml`` (ids ``export.parity.<figure>.<quant>``, basis ``ours``,
+the measurement as the reason); a GGUF passes when every gated figure is within its bound. When one fails,
+:func:`smallest_passing` names the smallest quant that passes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Smallest file first: the order in which a failing quant's replacement is looked for.
+SIZE_ORDER = ("q4_k_m", "q5_k_m", "q8_0", "bf16", "f16", "f32")
+# f32 is at least as exact as f16: it is held to f16's bounds.
+BOUND_OF = {"f32": "f16"}
+# figure -> (recommendation id prefix, "max" when the figure must stay at or below its bound, "min" at or above)
+GATED = {
+    "kl_mean": ("export.parity.kl_mean", "max"),
+    "kl_p99": ("export.parity.kl_p99", "max"),
+    "answers_identical": ("export.parity.answers_identical", "min"),
+}
+LABELS = {"kl_mean": "mean KL", "kl_p99": "99th-percentile KL", "same_top_p": "same top p",
+          "answers_identical": "answers identical"}
+
+
+@dataclass
+class Accumulator:
+    """Per-position KL divergences and top-token agreement, and per-prompt answer identity, of one GGUF."""
+
+    kl: list = field(default_factory=list)
+    same_top: list = field(default_factory=list)
+    identical: list[bool] = field(default_factory=list)
+    margins: list[float] = field(default_factory=list)  # reference log-prob margin where a differing answer forks
+
+    def add_positions(self, ref_logprobs, engine_logits) -> None:
+        """Compare one prompt's answer positions: reference log-probs vs the engine's raw logits (same shape)."""
+        import numpy as np
+
+        ref = np.asarray(ref_logprobs, dtype=np.float64)
+        ours = log_softmax(np.asarray(engine_logits, dtype=np.float64))
+        # rounding can make a KL of identical distributions a hair below zero
+        self.kl.append(np.maximum((np.exp(ref) * (ref - ours)).sum(-1), 0.0))
+        self.same_top.append(ref.argmax(-1) == ours.argmax(-1))
+
+    def add_answer(self, same: bool, margin: float | None = None) -> None:
+        """Record whether one greedy answer equals the reference's (and, if not, the margin where it forked)."""
+        self.identical.append(same)
+        if not same and margin is not None:
+            self.margins.append(round(float(margin), 4))
+
+    def figures(self) -> Figures:
+        """The summary statistics."""
+        import numpy as np
+
+        kl = np.concatenate(self.kl) if self.kl else np.zeros(0)
+        top = np.concatenate(self.same_top) if self.same_top else np.zeros(0, dtype=bool)
+        if not len(kl):
+            return Figures(len(self.identical), 0, *([float("nan")] * 6), _share(self.identical),
+                           sum(self.identical), sorted(self.margins))
+
+        def pct(q: float) -> float:
+            return float(np.percentile(kl, q))
+
+        return Figures(len(self.identical), int(len(kl)), float(kl.mean()), pct(50), pct(99), pct(99.9),
+                       float(kl.max()), float(top.mean()), _share(self.identical), sum(self.identical),
+                       sorted(self.margins))
+
+
+def _share(flags: list[bool]) -> float:
+    return sum(flags) / len(flags) if flags else float("nan")
+
+
+@dataclass
+class Figures:
+    """What llama-perplexity --kl-divergence reports, plus the share of identical greedy answers."""
+
+    prompts: int
+    positions: int
+    kl_mean: float
+    kl_median: float
+    kl_p99: float
+    kl_p999: float
+    kl_max: float
+    same_top_p: float
+    answers_identical: float
+    identical: int
+    fork_margins: list[float]  # per differing answer: how much the reference preferred its own token there
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, floats rounded to 6 significant digits."""
+        return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+    def line(self) -> str:
+        """One line for the verification table."""
+        return (f"mean KL {self.kl_mean:.4g}, p99 KL {self.kl_p99:.4g}, max KL {self.kl_max:.3g}, same top p "
+                f"{self.same_top_p:.1%} of {self.positions} positions; answers identical "
+                f"{self.identical}/{self.prompts}")
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax of a numpy array (float64 recommended: KL of near-equal models is ~1e-6)."""
+    import numpy as np
+
+    shifted = logits - logits.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+# ---------------------------------------------------------------- bounds and the gate
+
+
+def bounds(quant: str) -> dict[str, float]:
+    """The gated figures' bounds of ``quant`` (figure -> bound), from recommendations.yaml."""
+    from ..knowledge.recommendations import load_recommendations
+
+    entries = load_recommendations()
+    kind = BOUND_OF.get(quant, quant)
+    return {figure: float(entries[f"{prefix}.{kind}"]["value"]) for figure, (prefix, _) in GATED.items()}
+
+
+def gate(quant: str, figures: Figures) -> list[str]:
+    """One phrase per gated figure outside its bound, e.g. 'mean KL 0.081 > 0.05'; empty when it passes."""
+    failed = []
+    for figure, bound in bounds(quant).items():
+        value = getattr(figures, figure)
+        direction = GATED[figure][1]
+        ok = value <= bound if direction == "max" else value >= bound
+        if not ok:  # NaN (no positions) fails both ways
+            sign = ">" if direction == "max" else "<"
+            failed.append(f"{LABELS[figure]} {_fmt(figure, value)} {sign} {_fmt(figure, bound)}")
+    return failed
+
+
+def _fmt(figure: str, value: float) -> str:
+    return f"{value:.1%}" if figure == "answers_identical" else f"{value:.4g}"
+
+
+def smallest_passing(passed: dict[str, bool]) -> str | None:
+    """The smallest quant (by file size) among ``passed`` (quant -> passes the gate) that passes, else None."""
+    return next((q for q in SIZE_ORDER if passed.get(q)), None)
+
+
+def larger_than(quant: str) -> list[str]:
+    """The quants that make a larger file than ``quant``, smallest first (bf16 skipped: f16 is as large and exact)."""
+    index = SIZE_ORDER.index(quant) if quant in SIZE_ORDER else len(SIZE_ORDER)
+    return [q for q in SIZE_ORDER[index + 1 :] if q not in ("bf16", "f32")]
+
+
+def advice(parity: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The rule applied to the measured quants: which failed and why, and the smallest that passes.
+
+    ``parity`` maps quant -> {"passes": bool, "failed": [phrases], ...} (written or only measured).
+    """
+    chosen = smallest_passing({q: p["passes"] for q, p in parity.items()})
+    lines = []
+    for quant in SIZE_ORDER:
+        entry = parity.get(quant)
+        if entry is None or entry["passes"] or not entry.get("requested", True):
+            continue
+        reason = "; ".join(entry["failed"])
+        tail = (f"the smallest quant that passes is {chosen} (--quant {chosen})" if chosen
+                else "no quant measured passes: the fine-tuned model and its GGUF disagree, check the export")
+        lines.append(f"gguf {quant} fails its parity bounds: {reason}; {tail}")
+    return {"choice": chosen, "lines": lines}
+
+
+# ---------------------------------------------------------------- side by side (the demo's table)
+
+
+def comparison_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per measured quant of an export summary: size, KL, top-1, identical answers, task metric, verdict."""
+    rows = []
+    for quant in SIZE_ORDER:
+        entry = (summary.get("parity") or {}).get(quant)
+        if entry is None:
+            continue
+        fig = entry["figures"]
+        rows.append({"quant": quant, "bytes": entry.get("bytes"), "kl_mean": fig["kl_mean"], "kl_p99": fig["kl_p99"],
+                     "same_top_p": fig["same_top_p"], "answers_identical": fig["answers_identical"],
+                     "task": entry.get("task"), "passes": entry["passes"], "requested": entry.get("requested", True),
+                     "chosen": quant == (summary.get("advice") or {}).get("choice")})
+    return rows
+
+
+def comparison_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of :func:`comparison_rows`; one column per task metric (llama.cpp / Python) with a scorer."""
+    metrics = next((r["task"] for r in rows if r.get("task")), None) or []
+    head = ["quant", "size MiB", "mean KL", "p99 KL", "same top p", "answers identical"]
+    head += [f"{m['label']} (llama.cpp / Python)" for m in metrics]
+    lines = ["| " + " | ".join([*head, "bounds"]) + " |", "|" + " --- |" * (len(head) + 1)]
+    for r in rows:
+        cells = [f"`{r['quant']}`", f"{r['bytes'] / 2**20:.1f}" if r["bytes"] else "-", f"{r['kl_mean']:.4g}",
+                 f"{r['kl_p99']:.4g}", f"{r['same_top_p']:.1%}", f"{r['answers_identical']:.1%}"]
+        cells += [f"{m['gguf']:.1%} / {m['python']:.1%}" for m in r.get("task") or []]
+        verdict = "within" if r["passes"] else "outside"
+        extra = [" (measured, not written)" if not r["requested"] else "", " (chosen)" if r["chosen"] else ""]
+        cells.append(verdict + "".join(extra))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

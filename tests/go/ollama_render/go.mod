@@ -1,0 +1,3 @@
+module llmops-ft/tests/ollama_render
+
+go 1.19
