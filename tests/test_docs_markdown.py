@@ -110,3 +110,24 @@ def test_numbered_list_code_blocks_are_dedented(shared):
     code = [c.code for c in sections["5. Parameters for finetuning"].code]
     assert code[0].startswith("r = 16,")
     assert code[1].split("\n")[1].startswith('                  "gate_proj"')
+
+
+def test_commonmark_blocks_decide_what_is_a_heading_or_a_table():
+    text = "\n".join([
+        "# Page",
+        '<pre class="language-python"><code>import torch',
+        "",
+        "# a comment in the HTML code block, not a section",
+        "r = 16</code></pre>",
+        "| A | B |",
+        "| - | - |",
+        "| 1 | 2 |",
+        "no pipe: text again, where GFM would make it a row",
+        "    ## indented four spaces: CommonMark code, read as text",
+    ])
+    sections = markdown.parse(text)
+    assert [s.title for s in sections] == ["Page"]
+    assert "# a comment in the HTML code block, not a section" in sections[0].lines
+    assert [(t.header, t.rows) for t in sections[0].tables] == [(["A", "B"], [["1", "2"]])]
+    assert sections[0].lines[-2:] == ["no pipe: text again, where GFM would make it a row",
+                                      "## indented four spaces: CommonMark code, read as text"]

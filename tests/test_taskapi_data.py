@@ -119,6 +119,15 @@ def _expected_date(phrase: str, today: dt.date) -> dt.date | None:
         return today + dt.timedelta(days=n * (7 if m.group(2) == "week" else 1))
     if phrase in ("today", "tonight", "end of day today"):
         return today
+    if m := WEEKDAY_DATE.fullmatch(phrase):
+        day = _expected_date(m.group("rest"), today)
+        assert day is not None and day.strftime("%A").startswith(m.group("wd")), (phrase, today, day)
+        return day
+    if m := re.fullmatch(r"(?:on )?(?:the )?(\d+)(?:st|nd|rd|th)", phrase):
+        day = today
+        while day.day != int(m.group(1)):
+            day += dt.timedelta(days=1)
+        return day
     if m := re.fullmatch(rf"(?:next |this )?({'|'.join(WEEKDAYS)})", phrase.lower()):
         ahead = (WEEKDAYS.index(m.group(1)) - today.weekday()) % 7 or 7
         return today + dt.timedelta(days=ahead)
@@ -140,13 +149,18 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
           "November", "December"]
 MONTH_DAY = re.compile(r"(?P<m1>[A-Z][a-z]+) (?P<d1>\d+)(?:st|nd|rd|th)?"
                        r"|(?:the )?(?P<d2>\d+)(?:st|nd|rd|th)? (?:of )?(?P<m2>[A-Z][a-z]+)")
+# "Friday the 6th", "Friday 6th", "Fri March 6", "Friday, March 6": a weekday beside the day it names
+WEEKDAY_DATE = re.compile(r"(?P<wd>[A-Z][a-z]+day|Mon|Tue|Wed|Thu|Fri|Sat|Sun)(?: the |, | )"
+                          r"(?P<rest>\d+(?:st|nd|rd|th)|[A-Z][a-z]+ \d+)")
 DUE_PHRASE = re.compile(
     r"(?:due date|deadline|due|by|to|until|for|than|before) "
     r"(the day after tomorrow|today|tonight|end of day today|tomorrow|tmrw|"
     r"(?:in )?(?:\d+|a|one|two|three|four|five|six|seven|eight|nine|ten) (?:days?|weeks?)(?: from now)?|"
+    r"[A-Z][a-z]+day the \d+(?:st|nd|rd|th)|[A-Z][a-z]+day \d+(?:st|nd|rd|th)|[A-Z][a-z]+day, [A-Z][a-z]+ \d+|"
+    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]+ \d+|"
     r"(?:next |this )?[A-Z][a-z]+day|end of month|"
     r"the end of the month|end of this month|\d{4}-\d{2}-\d{2}|[A-Z][a-z]+ \d+(?:st|nd|rd|th)?|"
-    r"(?:the )?\d+(?:st|nd|rd|th)? (?:of )?[A-Z][a-z]+)(?=$|[ ,.;!])"
+    r"(?:the )?\d+(?:st|nd|rd|th)? (?:of )?[A-Z][a-z]+|(?:on )?the \d+(?:st|nd|rd|th))(?=$|[ ,.;!])"
 )
 
 

@@ -15,10 +15,11 @@ import functools
 import html
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from markdown_it import MarkdownIt
+from markdown_it import MarkdownIt, rules_inline
+from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 
 _HTML_TAGS = (
@@ -166,10 +167,27 @@ def heading_text(raw: str) -> str:
 # --- the markdown-it layer (skill/markdown.py reads the rendered skill through it too) --------------------------
 
 
+def _recording_newlines(rule: Callable[[StateInline, bool], bool]) -> Callable[[StateInline, bool], bool]:
+    """An inline rule whose one token can hold line breaks (a code span, raw HTML), recording how many in
+    ``token.meta["newlines"]``: inline tokens have no line map, so a reader counts breaks to place the next one."""
+
+    def rule_recording_newlines(state: StateInline, silent: bool) -> bool:
+        start, pushed = state.pos, len(state.tokens)
+        matched = rule(state, silent)
+        if matched and len(state.tokens) > pushed:
+            state.tokens[-1].meta["newlines"] = state.src.count("\n", start, state.pos)
+        return matched
+
+    return rule_recording_newlines
+
+
 @functools.cache
 def commonmark() -> MarkdownIt:
-    """The CommonMark parser (markdown-it-py) with GFM pipe tables; its tokens carry 0-based line maps."""
-    return MarkdownIt("commonmark").enable("table")
+    """The CommonMark parser (markdown-it-py) with GFM pipe tables; block tokens carry 0-based line maps."""
+    parser = MarkdownIt("commonmark").enable("table")
+    parser.inline.ruler.at("backticks", _recording_newlines(rules_inline.backtick))
+    parser.inline.ruler.at("html_inline", _recording_newlines(rules_inline.html_inline))
+    return parser
 
 
 def body_start(lines: list[str]) -> int:

@@ -4,6 +4,7 @@ an embedded model name, or a GGUF file (llama.cpp). Greedy decoding, stopping at
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -75,10 +76,12 @@ def open_model(
 
     from .hf import HFModel
     from .models import load_causal_lm, resolve_model
-    from .runs import load_run, load_tokenizer, load_tuned
+    from .runs import load_run, load_tokenizer, load_tuned, trust_note
 
     if kind in ("run", "adapter"):
         run = load_run(ref, trust_remote_code=trust_remote_code, field=field)
+        if note := trust_note(run):
+            print(f"note: {note}", file=sys.stderr, flush=True)
         if base:
             run = replace(run, base_model=resolve_model(base, field="--base"))
         model = load_tuned(run, "float32").merge_and_unload()

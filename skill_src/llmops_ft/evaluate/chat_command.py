@@ -31,6 +31,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", help="one user message (else: interactive loop, or stdin when piped)")
     parser.add_argument("--system", help="system prompt (default: the run's training system prompt, if any)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="answer length cap (default 256)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model run Python code from its repository (off unless given here; a run's "
+                             "run.json never turns it on)")
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -47,7 +50,8 @@ def run(args: argparse.Namespace) -> Any:
         if not prompt:
             raise UserError("no prompt: pass --prompt, pipe text on stdin, or run on a terminal", field="--prompt")
     system = args.system if args.system is not None else _run_system_prompt(args.model)
-    model = open_model(args.model, base=args.base, batch_size=1)
+    model = open_model(args.model, base=args.base, batch_size=1, trust_remote_code=args.trust_remote_code,
+                       field="--model")
     try:
         if interactive:
             _loop(model, system, args.max_new_tokens)
@@ -82,7 +86,7 @@ def _run_system_prompt(ref: str) -> str | None:
     if (Path(ref) / "run.json").is_file():
         from ..engines.runs import load_run
 
-        return load_run(ref).system_prompt
+        return load_run(ref, field="--model").system_prompt
     return None
 
 

@@ -28,6 +28,7 @@ Example:
 """
 
 SHOW_DISAGREEMENTS = 5
+OUTPUT_FILES = ("report.json", "report.md", "predictions.jsonl")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -39,30 +40,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (default 64)")
     parser.add_argument("--batch-size", type=int, default=8, help="HF generation batch (default 8)")
     parser.add_argument("--out", help="write report.json, report.md and predictions.jsonl into this dir")
-    parser.add_argument("--force", action="store_true", help="replace an existing --out dir")
+    parser.add_argument("--force", action="store_true",
+                        help="replace evaluate's own files in an existing --out dir (other files are kept)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let a model run Python code from its repository (off unless given here; a run's "
+                             "run.json never turns it on)")
 
 
 def run(args: argparse.Namespace) -> Any:
     """Evaluate both models and format the comparison."""
     from ..core.result import Result
-    from ..io import check_output_free
+    from ..io import check_output_dir
 
     if args.limit is not None and args.limit < 1:
         raise UserError("must be >= 1", field="--limit")
     if args.max_new_tokens < 1:
         raise UserError("must be >= 1", field="--max-new-tokens")
     if args.out:
-        check_output_free(args.out, args.force)
+        check_output_dir(args.out, force=args.force, **_output(args))
     report = evaluate(args.base, args.tuned, args.data, limit=args.limit, max_new_tokens=args.max_new_tokens,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, trust_remote_code=args.trust_remote_code)
     text = markdown(report)
     if args.out:
-        _write(Path(args.out), report, text, args.force)
+        _write(Path(args.out), report, text, args.force, _output(args))
     return Result(data=report, text=text)
 
 
+def _output(args: argparse.Namespace) -> dict[str, Any]:
+    """How evaluate writes --out (see io.atomic_dir): its own files only, never over an input."""
+    return {"owner": "evaluate", "may_write": OUTPUT_FILES, "inputs": [args.base, args.tuned, args.data]}
+
+
 def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_new_tokens: int = 64,
-             batch_size: int = 8) -> dict[str, Any]:
+             batch_size: int = 8, trust_remote_code: bool = False) -> dict[str, Any]:
     """The comparison report (see HELP); models are loaded one at a time."""
     from ..data.examples import read_examples
     from ..scoring import scorer_for
@@ -78,16 +88,17 @@ def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_
         report["metrics"] = [list(m) for m in scorer.metrics]
     for role, ref in (("base", base), ("tuned", tuned)):
         started = time.time()
+        opened = {"trust_remote_code": trust_remote_code, "field": f"--{role}"}
         if scorer:
-            result = answer_and_score(ref, examples, max_new_tokens, batch_size, scorer)
+            result = answer_and_score(ref, examples, max_new_tokens, batch_size, scorer, opened)
         else:
-            result = _loss(ref, examples)
+            result = _loss(ref, examples, opened)
         result.update(model=ref, seconds=round(time.time() - started, 1))
         report["models"][role] = result
     if scorer:
         answers = {role: report["models"][role].pop("answers") for role in ("base", "tuned")}
         report["predictions"] = [
-            {"line": e.line, "prompt": e.prompt[-1]["content"], "target": e.target,
+            {"line": e.line, "prompt": e.prompt[-1]["content"] if e.prompt else "", "target": e.target,
              "base": answers["base"][i], "tuned": answers["tuned"][i]}
             for i, e in enumerate(examples)
         ]
@@ -95,11 +106,14 @@ def evaluate(base: str, tuned: str, data: str, *, limit: int | None = None, max_
 
 
 def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: int,
-                     scorer: Scorer) -> dict[str, Any]:
-    """One model (any export kind) answers every example greedily; the task's scores, answers and token counts."""
+                     scorer: Scorer, opened: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One model (any export kind) answers every example greedily; the task's scores, answers and token counts.
+
+    ``opened``: open_model's trust_remote_code and field.
+    """
     from ..engines.generate import generate, open_model
 
-    model = open_model(ref, batch_size=batch_size)
+    model = open_model(ref, batch_size=batch_size, **(opened or {}))
     try:
         answers = generate(model, [e.prompt for e in examples], max_new_tokens)
     finally:
@@ -111,12 +125,12 @@ def answer_and_score(ref: str, examples: list, max_new_tokens: int, batch_size: 
             "stopped_rate": sum(a.stopped for a in answers) / len(answers), "new_tokens": new_tokens}
 
 
-def _loss(ref: str, examples) -> dict[str, Any]:
+def _loss(ref: str, examples, opened: dict[str, Any]) -> dict[str, Any]:
     from ..engines.generate import open_model
     from .metrics import answer_loss
 
     usable = [e for e in examples if e.target]
-    model = open_model(ref, logits_all=True)
+    model = open_model(ref, logits_all=True, **opened)
     try:
         return {"kind": model.kind, **answer_loss(model, usable)}
     finally:
@@ -160,10 +174,10 @@ def _disagreements(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _write(out: Path, report: dict[str, Any], text: str, force: bool) -> None:
+def _write(out: Path, report: dict[str, Any], text: str, force: bool, output: dict[str, Any]) -> None:
     from ..io import atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
-    with atomic_dir(out, force) as tmp:
+    with atomic_dir(out, force, **output) as tmp:
         atomic_write_json(tmp / "report.json", {k: v for k, v in report.items() if k != "predictions"})
         atomic_write_text(tmp / "report.md", text + "\n")
         atomic_write_jsonl(tmp / "predictions.jsonl", report.get("predictions", []))

@@ -37,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", required=True, choices=("adapter", "merged", "gguf"), help="what to export")
     parser.add_argument("--quant", nargs="+", metavar="Q",
                         help="GGUF types: f16 bf16 q8_0 q4_k_m q5_k_m f32 (default: the skill's recommendation)")
-    parser.add_argument("--out", required=True, help="output dir (kept unless --force)")
+    parser.add_argument("--out", required=True, help="output dir, new or empty (an earlier export there is kept "
+                                                      "unless --force)")
     parser.add_argument("--name", help="model name for files and `ollama create` (default: the run dir's name)")
     parser.add_argument("--ollama", action="store_true", help="write an Ollama Modelfile beside the GGUF")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
@@ -46,7 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="JSONL chat rows to measure GGUF parity on (default: the run's val split)")
     parser.add_argument("--verify-rows", type=int, default=PARITY_ROWS, metavar="N",
                         help=f"held-out prompts GGUF parity is measured on (default {PARITY_ROWS})")
-    parser.add_argument("--force", action="store_true", help="replace an existing output dir")
+    parser.add_argument("--force", action="store_true",
+                        help="replace export's own files in an existing output dir (other files are kept)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the base model run Python code from its repository (off unless given here; "
+                             "the run's run.json never turns it on)")
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> Any:
     from .pipeline import export
 
     summary = export(args.run, args.to, args.out, quants=args.quant, ollama=args.ollama, verify=args.verify,
-                     force=args.force, name=args.name, eval_data=args.eval_data, verify_rows=args.verify_rows)
+                     force=args.force, name=args.name, eval_data=args.eval_data, verify_rows=args.verify_rows,
+                     trust_remote_code=args.trust_remote_code)
     return Result(data={k: v for k, v in summary.items() if k != "verification_table"},
                   text=render(summary), exit_code=0 if summary["ok"] else 1)
 

@@ -15,13 +15,13 @@ What a correct conversion needs beyond renaming tensors:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import read_json_file
 from .gguf_vocab import read_vocab, write_vocab
 
 # HF architecture -> (GGUF architecture, permute q/k rows for llama.cpp's rope layout)
@@ -74,10 +74,15 @@ class ConvertReport:
 
 
 def read_hparams(model_dir: Path) -> Hparams:
-    """Parse config.json; a UserError names what the built-in converter cannot do and what would."""
+    """Parse config.json; a UserError names what the built-in converter cannot do and what would, or the field of
+    a damaged or incomplete config.json."""
     path = model_dir / "config.json"
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+    cfg = read_json_file(path)
+    if not isinstance(cfg, dict):
+        raise UserError("expected a JSON object", file=str(path))
     archs = cfg.get("architectures") or [cfg.get("model_type", "?")]
+    if not isinstance(archs, list) or not archs or not isinstance(archs[0], str):
+        raise UserError(f"expected a list of class names, got {archs!r}", file=str(path), field="architectures")
     if archs[0] not in ARCHITECTURES:
         raise UserError(
             f"architecture {archs[0]} ({cfg.get('model_type')}) is not supported by the built-in GGUF converter "
@@ -86,8 +91,17 @@ def read_hparams(model_dir: Path) -> Hparams:
             file=str(path), field="architectures",
         )
     arch, permute = ARCHITECTURES[archs[0]]
-    n_head = cfg["num_attention_heads"]
-    rope = dict(cfg.get("rope_parameters") or cfg.get("rope_scaling") or {})
+
+    def number(key: str, default: Any = None, kind: type = int) -> Any:
+        return _config_number(cfg, path, key, default, kind)
+
+    n_head = number("num_attention_heads")
+    if n_head == 0:
+        raise UserError("must be above 0", file=str(path), field="num_attention_heads")
+    rope = cfg.get("rope_parameters") or cfg.get("rope_scaling") or {}
+    if not isinstance(rope, dict):
+        raise UserError(f"expected an object, got {rope!r}", file=str(path), field="rope_parameters")
+    rope = dict(rope)
     rope_theta = rope.get("rope_theta", cfg.get("rope_theta", 10000.0))
     rope_type = rope.get("rope_type", rope.get("type", "default"))
     if rope_type not in ("default", "linear", "llama3"):
@@ -96,23 +110,35 @@ def read_hparams(model_dir: Path) -> Hparams:
             "convert the --to merged export with llama.cpp's convert_hf_to_gguf.py",
             file=str(path), field="rope_parameters.rope_type",
         )
+    if not isinstance(rope_theta, (int, float)) or isinstance(rope_theta, bool):
+        raise UserError(f"not a number ({rope_theta!r})", file=str(path), field="rope_theta")
     rope["rope_type"] = rope_type
+    hidden = number("hidden_size")
     return Hparams(
         arch=arch,
         permute=permute,
-        n_layer=cfg["num_hidden_layers"],
-        n_embd=cfg["hidden_size"],
-        n_ff=cfg["intermediate_size"],
+        n_layer=number("num_hidden_layers"),
+        n_embd=hidden,
+        n_ff=number("intermediate_size"),
         n_head=n_head,
-        n_head_kv=cfg.get("num_key_value_heads") or n_head,
-        head_dim=cfg.get("head_dim") or cfg["hidden_size"] // n_head,
-        n_ctx=cfg.get("max_position_embeddings", 2048),
-        vocab_size=cfg["vocab_size"],
-        rms_eps=cfg.get("rms_norm_eps", 1e-6),
+        n_head_kv=number("num_key_value_heads", n_head) or n_head,
+        head_dim=number("head_dim", hidden // n_head) or hidden // n_head,
+        n_ctx=number("max_position_embeddings", 2048),
+        vocab_size=number("vocab_size"),
+        rms_eps=number("rms_norm_eps", 1e-6, float),
         rope_theta=float(rope_theta),
         rope=rope,
         tied=bool(cfg.get("tie_word_embeddings", False)),
     )
+
+
+def _config_number(cfg: dict[str, Any], path: Path, key: str, default: Any, kind: type) -> Any:
+    """``cfg[key]`` (or ``default`` when absent), which must be a non-negative int (or number for float)."""
+    value = default if cfg.get(key) is None else cfg[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value < 0:
+        raise UserError(f"missing or not a {'number' if kind is float else 'whole number'} ({value!r}); "
+                        "config.json is incomplete or damaged", file=str(path), field=key)
+    return value
 
 
 def rope_permute(weight, n_head: int):
@@ -146,7 +172,10 @@ def _tensor_files(model_dir: Path) -> dict[str, Path]:
     """HF tensor name -> safetensors file (single file or sharded index)."""
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
-        weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        spec = read_json_file(index)
+        weight_map = spec.get("weight_map") if isinstance(spec, dict) else None
+        if not isinstance(weight_map, dict):
+            raise UserError("no weight_map: the index is incomplete", file=str(index), field="weight_map")
         return {name: model_dir / file for name, file in weight_map.items()}
     single = model_dir / "model.safetensors"
     if not single.is_file():

@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from ..engines.chat_templates import FAMILY_NAMES, default_system_prompt, detect_family
-from ..engines.runs import Run, load_base, load_run, load_tokenizer, load_tuned
+from ..engines.runs import (
+    ADAPTER_FILES,
+    TOKENIZER_FILES,
+    Run,
+    load_base,
+    load_run,
+    load_tokenizer,
+    load_tuned,
+    trust_note,
+)
 from ..errors import UserError
-from ..io import atomic_dir, atomic_write_json, check_output_free
+from ..io import atomic_dir, atomic_write_json, check_output_dir
 from . import verify as checks
 from .adapter import model_card, write_adapter
 from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
@@ -48,18 +57,20 @@ def export(
     name: str | None = None,
     eval_data: str | None = None,
     verify_rows: int = checks.PARITY_ROWS,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """Export a training run; returns the summary (also written to OUT/export.json).
 
     GGUF parity is measured on ``eval_data`` (a JSONL of chat rows) when given, else on the run's val split.
     """
     started = time.time()
-    run = load_run(run_dir)
+    run = load_run(run_dir, trust_remote_code=trust_remote_code, field="--run")
     out_path = Path(out)
-    check_output_free(out_path, force)
+    output = _output_rules(to, run)
+    check_output_dir(out_path, force=force, **output)
     quants = _quants(to, quants)
     name = _model_name(name or run.name)
-    tokenizer = load_tokenizer(run.adapter_dir)
+    tokenizer = load_tokenizer(run.adapter_dir, run.trust_remote_code)
     template = _ollama_template(to, tokenizer, run) if ollama else None
     if to == "gguf":
         tokenizer_spec(run.adapter_dir)
@@ -71,7 +82,7 @@ def export(
     verify = size < AUTO_VERIFY_LIMIT if verify is None else verify
     heldout = _heldout(run, to, verify, eval_data, verify_rows)
 
-    with atomic_dir(out_path, force) as tmp:
+    with atomic_dir(out_path, force, **output) as tmp:
         if to == "adapter":
             summary, report = _adapter(run, tmp, verify)
         elif to == "merged":
@@ -89,12 +100,24 @@ def export(
             verified=report is not None,
             seconds=round(time.time() - started, 1),
         )
+        if note := trust_note(run):
+            summary.setdefault("notes", []).append(note)
         if report is not None:
             summary["verification"] = report.to_dict()
             summary["verification_table"] = report.table()
             atomic_write_json(tmp / "verify.json", report.to_dict())
         atomic_write_json(tmp / "export.json", {k: v for k, v in summary.items() if k != "verification_table"})
     return summary
+
+
+def _output_rules(to: str, run: Run) -> dict[str, Any]:
+    """How export writes OUT (io.atomic_dir): only this kind's own files, never over the run or its base."""
+    reports = ("README.md", "verify.json", "export.json")
+    files = {"adapter": (*ADAPTER_FILES, *TOKENIZER_FILES),
+             "merged": ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
+                        *TOKENIZER_FILES),
+             "gguf": ("*.gguf", "Modelfile")}.get(to, ())
+    return {"owner": f"export --to {to}", "may_write": (*files, *reports), "inputs": [run.path, run.base_model]}
 
 
 # ---------------------------------------------------------------- preflight

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from dataclasses import replace
 from typing import Any
 
-from ..config import gpu_info, resolve_precision
+from ..config import detect_cuda, gpu_info, resolve_precision
 from .architectures import Architecture, resolve_architecture
+from .backend import choose_backend
 from .memory import EIGHT_BIT_OPTIMIZERS, GIB, Settings, activation_bytes, estimate, largest, lora_params
 
 FITS_BELOW = 0.85  # above this share of memory the run is "tight": fragmentation and spikes may still OOM it
@@ -17,11 +17,18 @@ MAX_SEQ = 131072
 SEQ_STEP = 64
 
 
-def resolve_backend(config: dict[str, Any]) -> str:
-    """unsloth or hf: ``auto`` is unsloth when the package is installed (checked without importing it)."""
-    if config["backend"] != "auto":
-        return config["backend"]
-    return "unsloth" if importlib.util.find_spec("unsloth") is not None else "hf"
+def resolve_backend(config: dict[str, Any], hardware: dict[str, Any] | None = None) -> tuple[str, str | None]:
+    """(backend, note) as training will choose it: plan.backend.choose_backend, which imports unsloth to see
+    whether it works (on ``hardware`` that is not this machine the import cannot tell, see there)."""
+    return choose_backend(config["backend"], here=hardware is None or _is_this_machine(config, hardware))
+
+
+def _is_this_machine(config: dict[str, Any], hardware: dict[str, Any]) -> bool:
+    """Whether the run is planned for the machine this runs on: the CPU, hardware auto, or the GPU torch sees."""
+    if hardware["name"] == "cpu" or config.get("hardware", "auto") == "auto":
+        return True
+    found = detect_cuda()
+    return found is not None and found["name"] == hardware["name"]
 
 
 def settings_for(config: dict[str, Any], gpu: dict[str, Any], dtype: str, backend: str) -> Settings:
@@ -65,11 +72,12 @@ def make_plan(config: dict[str, Any], gpu: str = "auto") -> dict[str, Any]:
     """
     hardware = gpu_info(config["hardware"] if gpu == "auto" else gpu)
     precision = resolve_precision(config, hardware)
-    backend = resolve_backend(config)
+    backend, backend_note = resolve_backend({**config, "hardware": config["hardware"] if gpu == "auto" else gpu},
+                                            hardware)
     arch = resolve_architecture(config["model"]["name"])
     settings = settings_for(config, hardware, precision["dtype"], backend)
     trainable, missing = lora_params(arch, settings.lora_r, settings.target_modules)
-    notes = list(settings.notes)
+    notes = list(settings.notes) + ([backend_note] if backend_note else [])
     if missing:
         notes.append(f"lora.target_modules not in this architecture ({arch.family}): {', '.join(missing)}; "
                      f"its linear layers are {', '.join(arch.linears())}")

@@ -29,7 +29,7 @@ _TEXT_TOKENS = ("text", "code_inline", "html_inline", "image")
 
 @dataclass
 class CodeBlock:
-    """A fenced block: ``lang`` as written after the fence, ``line`` of its first code line."""
+    """A fenced block: ``lang`` the first word after the fence (lower case), ``line`` of its first code line."""
 
     lang: str
     text: str
@@ -147,3 +147,4 @@ def _collect_inline(doc: Doc, token: Token, line: int, headings: list[str]) -> N
             doc.inline.append(Inline(child.content.strip(), line, headings))
         elif child.type == "link_open":
             doc.links.append((str(child.attrs["href"]), line))
+        line += child.meta.get("newlines", 0)  # a code span or raw HTML that runs over a line break

@@ -9,7 +9,6 @@ does not have.
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -47,21 +46,15 @@ def environment() -> Environment:
 
 
 def choose_backend(name: str) -> tuple[str, str | None]:
-    """(backend, note): ``auto`` is unsloth when it imports, else hf with the reason in the note.
+    """(backend, note) by the plan's own decision (plan.backend.choose_backend), importing unsloth into this process.
 
-    Importing unsloth here, first, is deliberate: it must patch transformers before transformers is used.
+    ``auto`` is unsloth when it imports, else hf with the reason in the note; ``unsloth`` that does not import is
+    a UserError carrying the import error. Importing here, first, is deliberate: unsloth must patch transformers
+    before transformers is used, and the plan made afterwards in this process reuses the answer.
     """
-    if name == "hf":
-        return "hf", None
-    try:
-        importlib.import_module("unsloth")
-    except Exception as exc:  # unsloth raises many kinds (ImportError, RuntimeError, NotImplementedError)
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if name == "unsloth":
-            raise UserError(f"backend unsloth does not import here ({reason}); use backend: hf",
-                            field="backend") from None
-        return "hf", f"unsloth does not import ({reason}); using the transformers + peft backend"
-    return "unsloth", None
+    from ..plan.backend import choose_backend as decide
+
+    return decide(name, in_process=True)
 
 
 def torch_dtype(name: str) -> Any:

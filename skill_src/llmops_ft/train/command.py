@@ -36,7 +36,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="auto: newest complete checkpoint in output_dir if any (default); never; or a "
                              "checkpoint folder")
     parser.add_argument("--force", action="store_true",
-                        help="start over: remove an earlier run's files in output_dir first")
+                        help="start over: remove an earlier run's files in output_dir first (other files are kept)")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="let the model run Python code from its repository (off unless given here; a config "
+                             "that sets model.trust_remote_code needs this flag too)")
 
 
 def run(args: argparse.Namespace) -> Any:
@@ -46,10 +49,22 @@ def run(args: argparse.Namespace) -> Any:
     from . import train
 
     config = load_config(args.config, args.overrides)
+    config["model"]["trust_remote_code"] = trusted(config, args)
     # With --json, stdout carries one JSON object: progress (ours, Unsloth's banner, the trainer's) goes to stderr.
     with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
         summary = train(config, resume=args.resume, dry_run=args.dry_run, force=args.force)
     return Result(data=summary, text=render(summary), exit_code=summary.get("exit_code", 0))
+
+
+def trusted(config: dict[str, Any], args: argparse.Namespace) -> bool:
+    """Model repository code runs only when this command line says so: a config (perhaps someone else's) that
+    asks for it without --trust-remote-code is refused with one line."""
+    if config["model"].get("trust_remote_code") and not args.trust_remote_code:
+        from ..errors import UserError
+
+        raise UserError("the config asks to run Python code from the model repository; pass --trust-remote-code "
+                        "if you trust that code, or set it to false", file=args.config, field="model.trust_remote_code")
+    return bool(args.trust_remote_code)
 
 
 def render(summary: dict[str, Any]) -> str:

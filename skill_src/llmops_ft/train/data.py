@@ -12,13 +12,13 @@ and names each such row by file and line.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import numbered_jsonl
 
 IGNORE = -100
 SHOW_AT_MOST = 5  # rows named in a one-line message; the rest are counted
@@ -87,22 +87,11 @@ def dataset_files(dataset: dict[str, Any]) -> tuple[Path, Path | None]:
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line, row) for every non-blank line; a line that is not a JSON object is a UserError."""
-    try:
-        fh = open(path, encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    with fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"not valid JSON ({exc.msg})", file=str(path), line=number) from None
-            if not isinstance(row, dict) or not ("messages" in row or "text" in row):
-                raise UserError('expected a {"messages": [...]} or {"text": ...} row; run prep.py on raw data first',
-                                file=str(path), line=number)
-            yield number, row
+    for number, row in numbered_jsonl(path):
+        if not isinstance(row, dict) or not ("messages" in row or "text" in row):
+            raise UserError('expected a {"messages": [...]} or {"text": ...} row; run prep.py on raw data first',
+                            file=str(path), line=number)
+        yield number, row
 
 
 def chat_labels(tokenizer: Any, row: dict[str, Any], max_length: int, completion_only: bool,

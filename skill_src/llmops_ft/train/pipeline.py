@@ -20,7 +20,7 @@ from . import checkpoints as ckpt
 from .backends import Environment, choose_backend, environment, load_model, unsloth_response_mask
 from .data import Example, TrainData, load_train_data, response_markers, to_dataset
 from .metrics import is_terminal, keep_rows_up_to, make_metrics_callback, plot_loss, summarize
-from .runinfo import git_commit, hardware, model_card, versions
+from .runinfo import check_run_dir, git_commit, hardware, model_card, versions
 from .trainer import build_trainer
 
 # Files a run writes; --force removes them before starting over.
@@ -131,9 +131,10 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
     ``dry_run``: stop after the plan, the data and the label check. Exit codes for signals: the summary's
     ``exit_code`` is 128 + signal when SIGTERM/SIGINT stopped the run (a checkpoint was saved first).
     """
-    gpu, precision, plan = preflight(config)
     run_dir = Path(config["output_dir"])
-    backend, backend_note = choose_backend(config["backend"])
+    check_run_dir(run_dir, config, RUN_FILES)
+    backend, backend_note = choose_backend(config["backend"])  # before the plan: it plans for this backend
+    gpu, precision, plan = preflight(config)
     env = environment()
     resume_from = prepare_run_dir(run_dir, resume, force, env, dry_run)
     notes = [backend_note] if backend_note else []

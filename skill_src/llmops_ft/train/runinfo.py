@@ -8,7 +8,34 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
+
 PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "bitsandbytes")
+# What marks a folder as a run of ours (finished, or stopped with checkpoints or a metrics log to resume from).
+RUN_MARKERS = ("run.json", "checkpoints", "metrics.jsonl")
+
+
+def check_run_dir(run_dir: Path, config: dict[str, Any], run_files: tuple[str, ...]) -> None:
+    """Before anything else: may train write ``run_dir``? One line (UserError) when not.
+
+    Refused whatever the flags: the working directory or a folder above it, a folder holding the dataset or the
+    base model, and a folder that is not a run of ours (no RUN_MARKERS) but holds a file with one of the names
+    train writes (``run_files``: README.md, loss.png, ...), since writing or --force would replace it. Other
+    files beside a run are never touched.
+    """
+    from ..io import refuse_unsafe_output
+
+    dataset = config.get("dataset") or {}
+    model = (config.get("model") or {}).get("name")
+    inputs = [dataset.get("path"), dataset.get("val"), model if model and Path(model).is_dir() else None]
+    refuse_unsafe_output(run_dir, inputs, field="output_dir")
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in RUN_MARKERS):
+        return
+    taken = [name for name in run_files if (run_dir / name).exists()]
+    if taken:
+        raise UserError(f"holds {', '.join(taken)}, which train did not write (this folder is not a run: no "
+                        f"{', '.join(RUN_MARKERS)}); set output_dir to a new folder or move them out",
+                        file=str(run_dir), field="output_dir")
 
 
 def versions(backend: str) -> dict[str, str | None]:
