@@ -165,12 +165,47 @@ def render_markdown(results: dict[str, Any]) -> str:
         ours = "-" if f["ours"] is None else f"{f['ours']} {f['unit']}"
         lines.append(f"| {f['figure']} | {ours} | {baseline} | {f['ratio'] or '-'} | "
                      f"{f['target'] or '-'} | {met} | {f['note']} |")
+    lines += training_section(HERE / "results" / "train.json")
     lines += ["", "## Faults, measured", "", "| campaign | inputs tried | faults injected | failures |",
               "| --- | --- | --- | --- |"]
     for c in results["faults"]:
         lines.append(f"| {c['campaign']} | {c['inputs']} | {c['faults']} | {c['failures']} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def training_section(path: Path) -> list[str]:
+    """The training details behind the train figures (benchmarks/bench_train.py's results), if measured."""
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    lines = ["", "## Training, measured", "",
+             f"`benchmarks/bench_train.py` on {r['date']} ({r['model']}; {r['seconds']} s; load average "
+             f"{r['load_average_1min']['start']} -> {r['load_average_1min']['end']} on {r['machine']['cores']} "
+             "cores). Best run of each variant, steady state (steps 2 to the end):", "",
+             "| variant | dtype | tokens/s | tokens/CPU-s | final loss | MFU (wall) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name, runs in r["runs"].items():
+        best = max(runs, key=lambda run: run["tokens_per_cpu_s"])
+        mfu = f"{100 * best['mfu']:.2f}%" if "mfu" in best else "-"
+        lines.append(f"| {name} | {best.get('dtype', '-')} | {best['tokens_per_s']} | {best['tokens_per_cpu_s']} | "
+                     f"{best['final_loss']:.4f} | {mfu} |")
+    dtype = r["dtype"]
+    probe = dtype["matmul_gflops_1_thread"]
+    lines += ["", "MFU = 4 x parameters x tokens/s over the peak train.py measures when it starts (a square matmul "
+                  "at the dtype in use, with the run's threads; `LLMOPS_FT_PEAK_FLOPS` overrides it); train.py "
+                  "writes it to every metrics.jsonl row, the progress line and run.json.", "",
+              f"bf16 on this CPU: flags {', '.join(dtype['cpu_bf16_flags']) or 'none (no avx512_bf16/amx_bf16)'}; a "
+              f"256x256 matmul on one thread runs at {probe['bfloat16']} GFLOP/s in bf16 and {probe['float32']} in "
+              "fp32."]
+    if dtype["measured"]:
+        q = dtype["quality"]
+        lines += ["", f"Quality rule, fixed before measuring: {dtype['rule']}. Result: allowed drop "
+                      f"{q['allowed_drop']:.3f}; accuracy held: {q['accuracy_held']}; loss held: {q['loss_held']}."]
+    else:
+        lines += ["", "So train.py keeps fp32 here (dtype auto), and the bf16-vs-fp32 runs (speed, final loss, eval "
+                      "accuracy, judged by a rule fixed in bench_train.py) run only on a CPU with bf16 instructions."]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from llmops_ft.config import GPUS, HARDWARE_CHOICES, ConfigError, load_config, load_schema, resolve_precision
+from llmops_ft.config.gpus import cpu_bf16_flags
 from llmops_ft.knowledge.recommendations import recommended
 
 MINIMAL = {"model": {"name": "smollm2-135m"}, "dataset": {"path": "runs/prep"}, "hardware": "cpu"}
@@ -115,8 +116,8 @@ def test_bad_type_and_r_zero_and_more_all_reported_at_once(tmp_path):
 
 
 def test_bf16_on_a_t4_is_refused_and_auto_picks_per_gpu():
-    config = load_config(None, ["model.dtype=bfloat16"], base=MINIMAL)  # fine on CPU
-    assert resolve_precision(config, "cpu") == {"dtype": "bfloat16", "fp16": False, "bf16": True}
+    config = load_config(None, ["model.dtype=bfloat16", "hardware=a100-80"], base=MINIMAL)  # fine on an A100
+    assert resolve_precision(config, "a100-80") == {"dtype": "bfloat16", "fp16": False, "bf16": True}
     for gpu in ("t4", "v100"):
         with pytest.raises(ConfigError) as excinfo:
             resolve_precision(config, gpu)
@@ -124,7 +125,7 @@ def test_bf16_on_a_t4_is_refused_and_auto_picks_per_gpu():
     auto = load_config(None, base=MINIMAL)
     expected = {"t4": "float16", "v100": "float16", "l4": "bfloat16", "a10g": "bfloat16", "a100-40": "bfloat16",
                 "a100-80": "bfloat16", "h100": "bfloat16", "rtx3090": "bfloat16", "rtx4090": "bfloat16",
-                "cpu": "float32"}
+                "cpu": "bfloat16" if cpu_bf16_flags() else "float32"}  # test_train_precision.py: the CPU rule
     assert set(expected) == set(GPUS)
     for gpu, dtype in expected.items():
         assert resolve_precision(auto, gpu)["dtype"] == dtype

@@ -169,5 +169,5 @@ def test_evaluate_rejects_unusable_data(tmp_path):
 
     data = tmp_path / "bad.jsonl"
     data.write_text('{"messages": [{"role": "user", "content": "hi"}]}\n{"x": 1}\nnot json\n')
-    with pytest.raises(UserError, match=r"bad.jsonl:3: not valid JSON"):
+    with pytest.raises(UserError, match=r"bad.jsonl:3: invalid JSON"):
         evaluate("smollm2-135m", "smollm2-135m", str(data))

@@ -87,17 +87,14 @@ def test_merged_export_is_16_bit_and_matches_the_adapter(tiny_run, tmp_path):
         (tmp_path / "merged" / "tokenizer_config.json").read_text())
 
 
-def test_gguf_every_quant_verifies(gguf_export):
-    assert gguf_export["ok"], gguf_export["verification_table"]
+def test_gguf_every_quant_is_written_and_checked(gguf_export):
     out = Path(gguf_export["out"])
     assert gguf_export["files"] == [f"tiny-task-{q}.gguf" for q in QUANTS]
+    assert sorted(p.name for p in out.glob("*.gguf")) == sorted(gguf_export["files"])
     checks = gguf_export["verification"]["checks"]
     by = {(c["export"], c["name"]): c for c in checks}
-    greedy = by[("gguf f16", "greedy 32 tokens = HF")]["values"]
-    assert greedy["identical"] >= 6 and greedy["identical"] + greedy["near_tie"] == 8
     assert by[("gguf f16", "transformers top-1 agreement")]["values"]["max_abs_logit_diff"] < 1e-3
     assert by[("gguf f16", "transformers top-1 agreement")]["values"]["strict"] == 1.0
-    assert by[("gguf q8_0", "top-1 agreement (llama.cpp)")]["values"]["real_disagreements"] == 0
     for quant in QUANTS:
         assert by[(f"gguf {quant}", "prompt from GGUF template = trained ids")]["ok"]
         assert by[(f"gguf {quant}", "end-of-turn ends generation")]["ok"]
@@ -106,8 +103,38 @@ def test_gguf_every_quant_verifies(gguf_export):
     assert conv["q8_0"]["types"] == {"F32": 5, "Q8_0": 15}
     # hidden 64: no row is a multiple of 256, so llama.cpp's q4_k_m falls back to q5_0 / q8_0 everywhere
     assert "Q4_K" not in conv["q4_k_m"]["tensor_types"] and conv["q4_k_m"]["tensor_types"]["Q5_0"] > 0
-    assert json.loads((out / "verify.json").read_text())["ok"] is True
     assert gguf_export["notes"][0].startswith("GGUF written by the built-in converter")
+
+
+def test_gguf_parity_figures_and_the_gate(gguf_export):
+    """A random tiny model: every next-token distribution is nearly flat, so 8-bit and smaller types change its
+    answers while f16 keeps them; the gate says so per quant and names f16 as the smallest that passes."""
+    parity = gguf_export["parity"]
+    assert set(parity) == {"f16", "q8_0", "q4_k_m", "q5_k_m"}  # q5_k_m: measured for the rule, not written
+    assert [q for q in QUANTS if parity[q]["passes"]] == ["f16"] and not gguf_export["ok"]
+    f16, q8, q4 = (parity[q]["figures"] for q in ("f16", "q8_0", "q4_k_m"))
+    assert (f16["prompts"], f16["positions"]) == (8, 8 * 64)  # 8 val rows, 64-token answers (none stops)
+    assert f16["kl_mean"] < 1e-4 and f16["same_top_p"] >= 0.98 and f16["answers_kept"] == 1.0
+    assert f16["kl_mean"] * 10 < q8["kl_mean"] < q4["kl_mean"]  # fewer bits, farther from the trained model
+    assert q4["kl_p99"] > q4["kl_mean"] and q4["same_top_p"] < q8["same_top_p"] <= f16["same_top_p"]
+    assert parity["q5_k_m"]["requested"] is False and not (Path(gguf_export["out"]) / "tiny-task-q5_k_m.gguf").exists()
+    assert gguf_export["advice"]["choice"] == "f16"
+    lines = gguf_export["advice"]["lines"]
+    assert [line.split()[1] for line in lines] == ["q4_k_m", "q8_0"]
+    assert lines[0].startswith("gguf q4_k_m fails its parity bounds: ") and lines[0].endswith(
+        "the smallest quant that passes is f16 (--quant f16)")
+    saved = json.loads((Path(gguf_export["out"]) / "verify.json").read_text())
+    assert saved["ok"] is False and saved["heldout"]["prompts"] == 8 and "val split" in saved["heldout"]["source"]
+    assert saved["parity"]["gguf q4_k_m"]["figures"] == q4 and saved["advice"] == gguf_export["advice"]
+    from llmops_ft.export.command import render
+
+    text = render(gguf_export)
+    assert "| `f16` | 7.8 |" in text and "VERIFICATION FAILED" in text and text.count("fails its parity bounds") == 2
+    from llmops_ft.export.parity import side_by_side
+
+    view = side_by_side(gguf_export)  # what the demo reports: only the bounds failed, the rule ships f16
+    assert view["only_parity_failed"] and view["choice"] == "f16" and view["modelfile_file"] == "tiny-task-f16.gguf"
+    assert [r["quant"] for r in view["rows"]] == ["q4_k_m", "q5_k_m", "q8_0", "f16"]
 
 
 def test_gguf_modelfile_and_ollama_command(gguf_export):
@@ -172,7 +199,9 @@ def test_truncated_gguf_fails_to_load(broken_reports):
 
 def test_flipped_tensor_bytes_change_the_answers(broken_reports):
     failed = _failed(broken_reports, "gguf flipped")
-    assert "greedy 32 tokens = HF" in failed or "transformers top-1 agreement" in failed
+    assert "parity with the trained model" in failed
+    figures = broken_reports.parity["gguf flipped"]["figures"]
+    assert figures["kl_mean"] > 100 * broken_reports.parity["gguf wrong template"]["figures"]["kl_mean"]
     assert "prompt from GGUF template = trained ids" not in failed  # the tokenizer is intact
 
 
@@ -202,11 +231,17 @@ def test_existing_output_is_kept_without_force(tiny_run, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
+    for force in (False, True):  # a folder holding files export did not write is refused, --force or not
+        with pytest.raises(UserError, match=r"holds files export --to adapter did not write \(keep.txt\)"):
+            export(str(tiny_run), "adapter", str(out), verify=False, force=force)
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"] and (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    export(str(tiny_run), "adapter", str(out), verify=False)
     with pytest.raises(UserError, match="output exists; pass --force"):
         export(str(tiny_run), "adapter", str(out), verify=False)
-    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").write_text("mine")  # beside an earlier export of ours: --force replaces only export's files
     export(str(tiny_run), "adapter", str(out), verify=False, force=True)
-    assert not (out / "keep.txt").exists() and (out / "adapter_model.safetensors").is_file()
+    assert (out / "keep.txt").read_text() == "mine" and (out / "adapter_model.safetensors").is_file()
 
 
 def test_bad_requests_are_one_clear_line(tiny_run, tmp_path):
@@ -263,19 +298,22 @@ def test_cli_unsupported_architecture_is_one_line(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_smollm2_gguf_export_verifies(smollm2_dir, tmp_path):
-    """The embedded SmolLM2-135M after one training step: f16 and q4_k_m verify (q8_0's criteria run on the tiny
-    model; on SmolLM2 it measured 95.7% llama.cpp / 98.8% transformers top-1 agreement, see the export report).
-    Hidden 576 is not a multiple of 256, so q4_k_m is a mix: Q4_K/Q6_K where rows allow (ffn_down, 1536 wide),
-    Q5_0/Q8_0 fallbacks elsewhere."""
+    """The embedded SmolLM2-135M after one training step: f16 passes its parity bounds, q4_k_m is measured against
+    its own (benchmarks/PARITY.md has both on 150 rows). Hidden 576 is not a multiple of 256, so q4_k_m is a mix:
+    Q4_K/Q6_K where rows allow (ffn_down, 1536 wide), Q5_0/Q8_0 fallbacks elsewhere."""
     from llmops_ft.export.pipeline import export
     from test_export_support import train_run
 
     run = train_run(tmp_path / "smol", smollm2_dir, steps=1, learning_rate=2e-4)
     summary = export(str(run), "gguf", str(tmp_path / "gguf"), quants=["f16", "q4_k_m"], ollama=True)
-    assert summary["ok"], summary["verification_table"]
+    parity = summary["parity"]
+    assert parity["f16"]["passes"] and parity["f16"]["figures"]["answers_kept"] == 1.0, summary["verification_table"]
+    assert parity["q4_k_m"]["figures"]["kl_mean"] > 100 * parity["f16"]["figures"]["kl_mean"]
+    assert summary["ok"] == parity["q4_k_m"]["passes"]  # every other check passes
+    if not summary["ok"]:
+        assert summary["advice"]["choice"] in ("q5_k_m", "q8_0", "f16")
     by = {(c["export"], c["name"]): c["values"] for c in summary["verification"]["checks"]}
     assert by[("gguf f16", "transformers top-1 agreement")]["strict"] == 1.0
-    assert by[("gguf f16", "greedy 32 tokens = HF")]["identical"] >= 6
     types = summary["conversions"]["q4_k_m"]["tensor_types"]
     assert types["Q4_K"] > 0 and types["Q6_K"] > 0 and types["Q5_0"] > types["Q4_K"]
     modelfile = (tmp_path / "gguf" / "Modelfile").read_text()
@@ -298,3 +336,40 @@ def test_quantizer_failure_is_one_line_and_its_log_stays_quiet(tmp_path, capfd):
     assert capfd.readouterr().err == ""  # llama.cpp's log went to the capture, not the terminal
     print("stderr restored", file=sys.stderr)
     assert capfd.readouterr().err == "stderr restored\n"
+
+
+def test_cli_gate_failure_is_one_line_naming_the_quant_and_the_one_that_passes(tiny_run, tmp_path):
+    """--eval-data picks the held-out rows; a quant outside its bounds exits 1 with one line naming the figure,
+    its bound and the smallest quant that passes (measured in the scratch folder, not written)."""
+    rows = (REPO / "examples" / "task_api" / "eval.jsonl").read_text(encoding="utf-8").splitlines()[:4]
+    data = tmp_path / "heldout.jsonl"
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _script("export.py", "--run", str(tiny_run), "--to", "gguf", "--quant", "q4_k_m", "--out", str(out),
+                   "--eval-data", str(data), "--verify-rows", "3")
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    lines = [line for line in proc.stdout.splitlines() if "fails its parity bounds" in line]
+    assert len(lines) == 1 and lines[0].startswith("gguf q4_k_m fails its parity bounds: ")
+    assert re.search(r"(mean KL [\d.e-]+ > [\d.e-]+|answers kept [\d.]+% < [\d.]+%)", lines[0])
+    assert lines[0].endswith("the smallest quant that passes is f16 (--quant f16)")
+    saved = json.loads((out / "verify.json").read_text())
+    assert saved["heldout"]["prompts"] == 3 and "(--eval-data)" in saved["heldout"]["source"]
+    assert [e["quant"] for e in saved["parity"].values()] == ["q4_k_m", "q5_k_m", "q8_0", "f16"]
+    assert [p.name for p in out.glob("*.gguf")] == [f"{tiny_run.name}-q4_k_m.gguf"]
+
+
+def test_eval_data_problems_are_one_line_before_any_work(tiny_run, tmp_path):
+    from llmops_ft.export.pipeline import export
+
+    empty = tmp_path / "plain.jsonl"
+    empty.write_text('{"text": "no chat turns here"}\n', encoding="utf-8")
+    cases = [(dict(to="gguf", eval_data=str(empty)), f"{empty}: no chat rows"),
+             (dict(to="merged", eval_data=str(empty)), "--eval-data applies to --to gguf"),
+             (dict(to="gguf", eval_data=str(tmp_path / "missing.jsonl")), "data file not found"),
+             (dict(to="gguf", verify_rows=0), "--verify-rows: must be at least 1")]
+    for kwargs, message in cases:
+        to = kwargs.pop("to")
+        with pytest.raises(UserError) as err:
+            export(str(tiny_run), to, str(tmp_path / "x"), quants=["f16"] if to == "gguf" else None, **kwargs)
+        assert message in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "x").exists()

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -144,8 +145,10 @@ def install_plugin(exe: Path, home: Path, source: Path, project: Path) -> Path:
 
 
 def _pip(venv: Path, *args: str) -> None:
-    proc = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", *args], capture_output=True, text=True,
-                          timeout=1800, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    # This interpreter's pip installs into the venv (--python): the venv needs no pip of its own.
+    proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), *args],
+                          capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
     assert proc.returncode == 0, f"pip {' '.join(args)}:\n{proc.stderr[-3000:]}"
 
 
@@ -157,7 +160,7 @@ def make_venv(wheel: Path, root: Path) -> Path:
     byte-compiled at install time, so running the verbs writes no __pycache__ into the installed package.
     """
     venv = root / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=300)
     constraints = str(REPO / "constraints.txt")
     _pip(venv, "install", "-q", "--no-compile", "-c", constraints, "torch==2.13.0")
     _pip(venv, "install", "-q", "--no-compile", "-c", constraints, f"{wheel}[export]")
@@ -185,9 +188,9 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def write_dataset(path: Path) -> int:
-    """A small alpaca dataset of the user's own (48 rows, all distinct); returns the row count."""
+    """A small alpaca dataset of the user's own (60 rows, all distinct); returns the row count."""
     rows = [{"instruction": f"Convert {c} degrees Celsius to Fahrenheit.", "input": "",
-             "output": f"{c} degrees Celsius is {c * 9 / 5 + 32:g} degrees Fahrenheit."} for c in range(-10, 86, 2)]
+             "output": f"{c} degrees Celsius is {c * 9 / 5 + 32:g} degrees Fahrenheit."} for c in range(-10, 110, 2)]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return len(rows)
@@ -196,6 +199,7 @@ def write_dataset(path: Path) -> int:
 # --- the workflow SKILL.md shows, from a scratch project ----------------------------------------------------------
 
 TINY = "models/tiny"
+EVAL_ROWS = 3  # prep holds out about 10% of the 60 rows; evaluate the first 3
 TRAIN_STEPS = 16
 # The smoke test's settings for the tiny random model: a few steps at a high rate make the loss visibly fall.
 TRAIN_SETS = ["--set", f"training.max_steps={TRAIN_STEPS}", "--set", "training.learning_rate=0.02",
@@ -225,26 +229,26 @@ def workflow(skill_md: Path) -> dict[str, list[str]]:
     """
     shown = shown_commands(skill_md)
 
-    def first(verb: str, *, has: str | None = None, lacks: tuple[str, ...] = ()) -> list[str]:
-        found = [c for c in shown if c[1] == verb and (has is None or has in c) and not set(lacks) & set(c)]
-        assert found, f"SKILL.md shows no `llmops-ft {verb}` command ({has=}, {lacks=}): {shown}"
+    def first(verb: str, *, lacks: tuple[str, ...] = ()) -> list[str]:
+        found = [c for c in shown if c[1] == verb and not set(lacks) & set(c)]
+        assert found, f"SKILL.md shows no `llmops-ft {verb}` command without {lacks}: {shown}"
         return list(found[0][1:])
 
     export = first("export")
     quant = export[export.index("--quant") + 1]
     evaluate = first("evaluate")
     base = evaluate[evaluate.index("--base") + 1]
-    values = {"smollm2-135m": TINY, base: TINY, quant: "f16", "t4": "cpu", "50": "4"}
+    values = {"smollm2-135m": TINY, base: TINY, quant: "f16", "t4": "cpu", "50": str(EVAL_ROWS)}
 
     def tiny(argv: list[str]) -> list[str]:
         return [re.sub(re.escape(quant), "f16", a) if a.endswith(".gguf") else values.get(a, a) for a in argv]
 
     steps = {
-        "doctor": first("doctor") if any(c[1] == "doctor" for c in shown) else ["doctor"],
+        # Unsloth's import is checked by training itself (backend auto picks it): not twice, to keep this short.
+        "doctor": [*(first("doctor") if any(c[1] == "doctor" for c in shown) else ["doctor"]), "--skip-unsloth"],
         "prep": tiny(first("prep")),
         "init-config": [*tiny(first("init-config")), "--model", TINY],
         "plan": tiny(first("plan")),
-        "dry-run": [*first("train", has="--dry-run"), *TRAIN_SETS],
         "train": [*first("train", lacks=("--dry-run", "--set")), *TRAIN_SETS],
         "export": tiny(export),
         "evaluate": [*tiny(evaluate), "--max-new-tokens", "8"],
@@ -256,8 +260,10 @@ def workflow(skill_md: Path) -> dict[str, list[str]]:
 
 def run_verb(venv: Path, project: Path, env: dict, argv: list[str], expect: int = 0) -> dict:
     """`llmops-ft ARGV` from the scratch project; its --json object."""
+    start = time.monotonic()
     proc = subprocess.run([str(venv / "bin" / "llmops-ft"), *argv], cwd=project, env=env, capture_output=True,
                           text=True, timeout=900)
+    print(f"llmops-ft {argv[0]}: {time.monotonic() - start:.1f} s")  # shown with -s or on failure
     assert proc.returncode == expect, f"llmops-ft {' '.join(argv)} exited {proc.returncode}:\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     return json.loads(proc.stdout) if proc.stdout.strip() else {}
@@ -308,7 +314,7 @@ def check_doctor(report: dict) -> None:
     assert report["ok"] is True and report["failed"] == [] and report["verdict"].startswith("doctor: READY")
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["package"]["status"] == "ok" and re.fullmatch(r"\d+\.\d+\.\d+", by_name["package"]["version"])
-    assert by_name["unsloth"]["status"] == "ok" and by_name["llama.cpp"]["status"] == "ok"
+    assert report["warnings"] == ["unsloth"] and by_name["llama.cpp"]["status"] == "ok"  # unsloth: skipped
 
 
 def check_prep_and_config(results: dict, project: Path, rows: int, venv: Path, env: dict, init: list[str]) -> None:
@@ -317,7 +323,7 @@ def check_prep_and_config(results: dict, project: Path, rows: int, venv: Path, e
 
     prep = results["prep"]
     assert prep["total"] == rows and prep["kept"] == rows and prep["rejected"] == 0
-    assert prep["train"] + prep["val"] == rows and prep["val"] >= 4
+    assert prep["train"] + prep["val"] == rows and prep["val"] >= EVAL_ROWS
     assert len((project / "runs" / "prep" / "val.jsonl").read_text().splitlines()) == prep["val"]
     config = yaml.safe_load((project / "my.yaml").read_text())
     assert (config["dataset"]["path"], config["output_dir"], config["model"]["name"]) == ("runs/prep", "runs/my", TINY)
@@ -329,9 +335,9 @@ def check_prep_and_config(results: dict, project: Path, rows: int, venv: Path, e
 
 
 def check_training(results: dict, project: Path) -> None:
-    """The dry run and the run: every step logged, finite losses, and the loss falls."""
-    assert results["dry-run"]["dry_run"] is True
+    """The run: Unsloth trained it (it imports in the fresh venv), every step logged, finite losses, the loss falls."""
     train = results["train"]
+    assert train["backend"] == "unsloth" and train["hardware"]["name"] == "cpu"
     assert train["steps"] == TRAIN_STEPS and math.isfinite(train["final_loss"])
     run = project / "runs" / "my"
     losses = [row["loss"] for row in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
@@ -360,6 +366,10 @@ def check_exports(results: dict, project: Path, venv: Path, env: dict) -> None:
         "print(json.dumps({'n_vocab': m.n_vocab(), 'arch': m.metadata.get('general.architecture')}))"), env=env))
     assert loaded == {"n_vocab": vocab, "arch": "llama"}
     report = json.loads((project / "runs" / "eval" / "report.json").read_text())
-    assert report == results["evaluate"] or report.get("rows") == results["evaluate"].get("rows")
+    assert report["n"] == results["evaluate"]["n"] == EVAL_ROWS and report["data"] == "runs/prep/val.jsonl"
+    base, tuned = report["models"]["base"], report["models"]["tuned"]
+    assert (base["model"], tuned["model"]) == (TINY, "runs/my")
+    # no task scorer for this data: held-out loss; a few steps on rows like these must lower it
+    assert report["mode"] == "loss" and math.isfinite(tuned["loss"]) and tuned["loss"] < base["loss"]
     chat = results["chat"]
     assert isinstance(chat["response"], str) and chat["response"].strip()

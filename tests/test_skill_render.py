@@ -47,8 +47,13 @@ def test_check_mode_fails_on_a_stale_or_extra_file(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False
     assert data["stale"] == ["SKILL.md", "references/notes.md"]
-    assert main(["render-skill", "--out", str(out)]) == 0  # our own output is replaced without --force
-    assert not (out / "references" / "notes.md").exists()
+    # our own output is replaced without --force, but a file render did not write is never deleted: refused, named
+    capsys.readouterr()
+    assert main(["render-skill", "--out", str(out)]) == 2
+    assert "references/notes.md" in capsys.readouterr().err
+    assert (out / "references" / "notes.md").read_text() == "hand-written\n"
+    (out / "references" / "notes.md").unlink()
+    assert main(["render-skill", "--out", str(out)]) == 0
     assert main(["render-skill", "--out", str(out), "--check"]) == 0
 
 

@@ -128,3 +128,18 @@ def test_score_all_rejects_mismatched_lengths_and_empty_input():
         score_all([TARGET, TARGET], [TARGET])
     with pytest.raises(UserError, match="nothing to score"):
         score_all([], [])
+
+
+def test_field_errors_count_each_wrong_missing_or_extra_key():
+    from llmops_ft.taskapi.score import score_all, wrong_fields
+
+    target = {"action": "create", "title": "Pay rent", "due": "2026-12-04", "priority": "high"}
+    assert wrong_fields({"action": "create", "title": "Pay rent", "due": "2026-12-05"}, target) == ["due", "priority"]
+    assert wrong_fields({**target, "tags": ["home"]}, target) == ["tags"]
+    assert wrong_fields(None, target) == ["(not JSON)"]
+    scores = score_all(
+        ['{"action":"create","title":"Pay rent","due":"2026-12-05","priority":"high"}', "not json",
+         '{"action":"list","project":"ops"}'],
+        ['{"action":"create","title":"Pay rent","due":"2026-12-04","priority":"high"}', '{"action":"list"}',
+         '{"action":"list","project":"ops"}'])
+    assert scores["field_errors"] == {"(not JSON)": 1, "due": 1}

@@ -202,6 +202,14 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 # ---------------------------------------------------------------- output files and folders
 
 
+def user_path(value: str | os.PathLike) -> Path:
+    """``value`` as a path with ``~`` expanded; ``~name`` of a user this machine does not know stays as written."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        return Path(value)
+
+
 def check_output_free(path: str | os.PathLike, force: bool) -> None:
     """Refuse to overwrite an existing output file unless ``force``; a folder where the file goes is refused."""
     path = Path(path)
@@ -216,14 +224,14 @@ def refuse_unsafe_output(path: str | os.PathLike, inputs: Iterable[Any] = (), *,
 
     These are refused whatever the flags: the output would mix with the user's own files.
     """
-    resolved = Path(path).expanduser().resolve()
+    resolved = user_path(path).resolve()
     cwd = Path.cwd().resolve()
     if cwd.is_relative_to(resolved):
         what = "is the working directory" if resolved == cwd else "holds the working directory"
         raise UserError(f"{what}; give the output a folder of its own, e.g. {field} runs/NAME",
                         file=str(path), field=field)
     for item in inputs:
-        source = Path(str(item)).expanduser() if item else None
+        source = user_path(str(item)) if item else None
         if source is not None and source.exists() and source.resolve().is_relative_to(resolved):
             raise UserError(f"is or holds the input {item}; give the output a folder of its own, outside the inputs",
                             file=str(path), field=field)
@@ -298,23 +306,24 @@ def check_output_dir(path: str | os.PathLike, *, owner: str, force: bool, may_wr
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, force: bool = False, *, owner: str | None = None,
                may_write: Iterable[str] | None = None, inputs: Iterable[Any] = (), field: str = "--out",
-               ours: bool | None = None) -> Iterator[Path]:
+               ours: bool | None = None, manifest: bool = True) -> Iterator[Path]:
     """Yield a temp dir beside ``path``; when the block succeeds its files move into ``path``.
 
     A new folder appears whole (one rename). Into an existing one (allowed as :func:`check_output_dir` says)
     the files are moved one by one: same-named files are replaced, everything else stays, but for files that
-    ``owner``'s manifest lists from its earlier output and this run did not write again. With ``owner`` the
-    manifest is written too. The folder and its files get the modes the user's umask gives.
+    ``owner``'s manifest lists from its earlier output and this run did not write again. With ``owner`` (and
+    ``manifest``) the manifest is written too. The folder and its files get the modes the user's umask gives.
     """
     name = owner or "this command"
     check_output_dir(path, owner=name, force=force, may_write=may_write, inputs=inputs, field=field, ours=ours)
-    out = Path(path).expanduser().resolve()
+    out = user_path(path).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
-        _commit(tmp, out, str(path), owner, _is_ours(out, owner, ours) if out.is_dir() else False, field)
+        mine = _is_ours(out, owner, ours) if out.is_dir() else False
+        _commit(tmp, out, str(path), name, owner if manifest else None, mine, field)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -325,8 +334,8 @@ def _write_manifest(folder: Path, owner: str, files: list[str]) -> None:
         "note": f"written by llmops-ft {owner}: --force replaces these files and keeps everything else here"})
 
 
-def _commit(tmp: Path, out: Path, shown: str, owner: str | None, mine: bool, field: str) -> None:
-    """Move the finished output from ``tmp`` into ``out`` (see atomic_dir)."""
+def _commit(tmp: Path, out: Path, shown: str, name: str, owner: str | None, mine: bool, field: str) -> None:
+    """Move the finished output from ``tmp`` into ``out`` (see atomic_dir); ``owner``: write the manifest."""
     new = _entries(tmp)
     if not out.exists():
         if owner:
@@ -335,10 +344,10 @@ def _commit(tmp: Path, out: Path, shown: str, owner: str | None, mine: bool, fie
         return
     present = set(_entries(out))
     if not mine and present - set(new):
-        raise _others_error(shown, owner or "this command", sorted(present - set(new)), field)
+        raise _others_error(shown, name, sorted(present - set(new)), field)
     for rel in new:
         clash = next((p for p in [*Path(rel).parents][:-1] if p.as_posix() in present), None)
-        if (out / rel).is_dir() and not (out / rel).is_symlink() or clash is not None:
+        if clash is not None or ((out / rel).is_dir() and not (out / rel).is_symlink()):
             raise UserError(f"{clash or rel} is in the way of the output file {rel} (a file and a folder share "
                             "the name); move it", file=shown, field=field)
     earlier = [f for f in ((_manifest(out) or {}).get("files") or []) if mine and _safe_rel(f)]

@@ -20,7 +20,8 @@ from typing import Any
 from ..errors import UserError
 from ..io import read_json_file
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+# owner/name as the hub accepts it: ASCII letters, digits, "-", "_", "." (not first), at most 96 characters
+HUB_ID = re.compile(r"^(?=.{3,96}$)[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
 TOKENIZER_ANY = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 PICKLE_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
@@ -39,7 +40,10 @@ def cached_snapshot(repo_id: str) -> Path | None:
     """The local snapshot folder of a hub model when its config.json is in the Hugging Face cache, else None."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo_id, "config.json")
+    try:
+        found = try_to_load_from_cache(repo_id, "config.json")
+    except ValueError:  # HFValidationError: not a repo id the hub accepts
+        return None
     return Path(found).parent if isinstance(found, str) else None
 
 
@@ -114,8 +118,9 @@ def check_model_folder(folder: Path, *, weights: bool = False) -> dict[str, Any]
     if not isinstance(config.get("model_type"), str) or not config["model_type"]:
         raise UserError("missing: config.json is incomplete (every transformers model folder names its model_type)",
                         file=str(path), field="model_type")
-    if (folder / "generation_config.json").is_file():
-        read_json_file(folder / "generation_config.json")
+    generation = folder / "generation_config.json"
+    if generation.is_file() and not isinstance(read_json_file(generation), dict):
+        raise UserError("expected a JSON object", file=str(generation))
     check_tokenizer_files(folder)
     check_weights(folder, required=weights)
     return config
@@ -145,7 +150,8 @@ def load_failure(exc: BaseException) -> str | None:
         return ("it needs to run Python code from the model repository; if you trust that code, pass "
                 "--trust-remote-code")
     module = type(exc).__module__ or ""
-    library = module.startswith(("safetensors", "tokenizers", "huggingface_hub"))
+    # the tokenizers library raises a bare Exception for a tokenizer.json it cannot read; no code of ours does
+    library = module.startswith(("safetensors", "tokenizers", "huggingface_hub")) or type(exc) is Exception
     if isinstance(exc, (OSError, ValueError, KeyError)) or library or (
             isinstance(exc, RuntimeError) and LOAD_FAILURE_TEXT.search(text)):
         return text[:400]

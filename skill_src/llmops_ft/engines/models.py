@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..io import atomic_dir
+from ..io import atomic_dir, user_path
 from .model_files import (
     HUB_ID,
     cached_snapshot,
@@ -91,7 +91,7 @@ def resolve_model(name_or_path: str, field: str | None = None) -> str:
     """
     if name_or_path in EMBEDDED_MODELS:
         return str(embedded_model_dir(name_or_path))
-    path = Path(name_or_path).expanduser()
+    path = user_path(name_or_path)
     if path.is_dir():
         check_model_folder(path)
         return str(path)

@@ -6,7 +6,10 @@ logits, measured here on held-out chat prompts, teacher-forced on the reference 
 - KL divergence of the next-token distributions (softmax of the full-vocabulary logits), reference || GGUF:
   its mean, median, 99th and 99.9th percentile and maximum over every answer position;
 - "same top p": the share of those positions where both pick the same top token;
-- the share of prompts whose greedy answer (token ids, stop included) is identical.
+- the share of prompts whose greedy answer (token ids, stop included) is identical, and the share "kept":
+  identical, or first different where the trained model itself nearly tied (its own token ahead by at most
+  NEAR_TIE in log-probability: storing the trained weights in 16 bits, which every GGUF starts from, moves its
+  logits about that much).
 
 Each quant type has bounds in ``recommendations.yaml`` (ids ``export.parity.<figure>.<quant>``, basis ``ours``,
 the measurement as the reason); a GGUF passes when every gated figure is within its bound. When one fails,
@@ -26,10 +29,12 @@ BOUND_OF = {"f32": "f16"}
 GATED = {
     "kl_mean": ("export.parity.kl_mean", "max"),
     "kl_p99": ("export.parity.kl_p99", "max"),
-    "answers_identical": ("export.parity.answers_identical", "min"),
+    "answers_kept": ("export.parity.answers_kept", "min"),
 }
 LABELS = {"kl_mean": "mean KL", "kl_p99": "99th-percentile KL", "same_top_p": "same top p",
-          "answers_identical": "answers identical"}
+          "answers_identical": "answers identical", "answers_kept": "answers kept"}
+PARITY_CHECK = "parity with the trained model"  # the name of the gate's check in the verification report
+NEAR_TIE = 0.1  # log-probability margin of the trained model below which a fork is its own coin flip
 
 
 @dataclass
@@ -63,20 +68,23 @@ class Accumulator:
 
         kl = np.concatenate(self.kl) if self.kl else np.zeros(0)
         top = np.concatenate(self.same_top) if self.same_top else np.zeros(0, dtype=bool)
+        n, same = len(self.identical), sum(self.identical)
+        ties = sum(m <= NEAR_TIE for m in self.margins)
+        answers = dict(prompts=n, answers_identical=_share(same, n), answers_kept=_share(same + ties, n),
+                       identical=same, near_ties=ties, fork_margins=sorted(self.margins))
         if not len(kl):
-            return Figures(len(self.identical), 0, *([float("nan")] * 6), _share(self.identical),
-                           sum(self.identical), sorted(self.margins))
-
-        def pct(q: float) -> float:
-            return float(np.percentile(kl, q))
-
-        return Figures(len(self.identical), int(len(kl)), float(kl.mean()), pct(50), pct(99), pct(99.9),
-                       float(kl.max()), float(top.mean()), _share(self.identical), sum(self.identical),
-                       sorted(self.margins))
+            return Figures(positions=0, **dict.fromkeys(KL_FIELDS, float("nan")), **answers)
+        percentiles = np.percentile(kl, [50, 99, 99.9])
+        return Figures(positions=int(len(kl)), kl_mean=float(kl.mean()), kl_median=float(percentiles[0]),
+                       kl_p99=float(percentiles[1]), kl_p999=float(percentiles[2]), kl_max=float(kl.max()),
+                       same_top_p=float(top.mean()), **answers)
 
 
-def _share(flags: list[bool]) -> float:
-    return sum(flags) / len(flags) if flags else float("nan")
+KL_FIELDS = ("kl_mean", "kl_median", "kl_p99", "kl_p999", "kl_max", "same_top_p")
+
+
+def _share(count: int, n: int) -> float:
+    return count / n if n else float("nan")
 
 
 @dataclass
@@ -92,7 +100,9 @@ class Figures:
     kl_max: float
     same_top_p: float
     answers_identical: float
+    answers_kept: float  # identical, or forked at a near-tie of the reference
     identical: int
+    near_ties: int
     fork_margins: list[float]  # per differing answer: how much the reference preferred its own token there
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,7 +113,7 @@ class Figures:
         """One line for the verification table."""
         return (f"mean KL {self.kl_mean:.4g}, p99 KL {self.kl_p99:.4g}, max KL {self.kl_max:.3g}, same top p "
                 f"{self.same_top_p:.1%} of {self.positions} positions; answers identical "
-                f"{self.identical}/{self.prompts}")
+                f"{self.identical}/{self.prompts}, {self.near_ties} more forked at a near-tie")
 
 
 def log_softmax(logits):
@@ -140,7 +150,7 @@ def gate(quant: str, figures: Figures) -> list[str]:
 
 
 def _fmt(figure: str, value: float) -> str:
-    return f"{value:.1%}" if figure == "answers_identical" else f"{value:.4g}"
+    return f"{value:.1%}" if figure.startswith("answers") else f"{value:.4g}"
 
 
 def smallest_passing(passed: dict[str, bool]) -> str | None:
@@ -185,6 +195,7 @@ def comparison_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
         fig = entry["figures"]
         rows.append({"quant": quant, "bytes": entry.get("bytes"), "kl_mean": fig["kl_mean"], "kl_p99": fig["kl_p99"],
                      "same_top_p": fig["same_top_p"], "answers_identical": fig["answers_identical"],
+                     "answers_kept": fig["answers_kept"],
                      "task": entry.get("task"), "passes": entry["passes"], "requested": entry.get("requested", True),
                      "chosen": quant == (summary.get("advice") or {}).get("choice")})
     return rows
@@ -193,15 +204,28 @@ def comparison_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def comparison_table(rows: list[dict[str, Any]]) -> str:
     """A markdown table of :func:`comparison_rows`; one column per task metric (llama.cpp / Python) with a scorer."""
     metrics = next((r["task"] for r in rows if r.get("task")), None) or []
-    head = ["quant", "size MiB", "mean KL", "p99 KL", "same top p", "answers identical"]
+    head = ["quant", "size MiB", "mean KL", "p99 KL", "same top p", "answers identical", "answers kept"]
     head += [f"{m['label']} (llama.cpp / Python)" for m in metrics]
     lines = ["| " + " | ".join([*head, "bounds"]) + " |", "|" + " --- |" * (len(head) + 1)]
     for r in rows:
         cells = [f"`{r['quant']}`", f"{r['bytes'] / 2**20:.1f}" if r["bytes"] else "-", f"{r['kl_mean']:.4g}",
-                 f"{r['kl_p99']:.4g}", f"{r['same_top_p']:.1%}", f"{r['answers_identical']:.1%}"]
+                 f"{r['kl_p99']:.4g}", f"{r['same_top_p']:.1%}", f"{r['answers_identical']:.1%}",
+                 f"{r['answers_kept']:.1%}"]
         cells += [f"{m['gguf']:.1%} / {m['python']:.1%}" for m in r.get("task") or []]
         verdict = "within" if r["passes"] else "outside"
         extra = [" (measured, not written)" if not r["requested"] else "", " (chosen)" if r["chosen"] else ""]
         cells.append(verdict + "".join(extra))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def side_by_side(summary: dict[str, Any]) -> dict[str, Any]:
+    """What a report needs from a GGUF export summary: the rows and table of every measured quant, the rule's
+    choice, the file the Modelfile points at, and whether the only failures are parity bounds (the rule's case:
+    a quant outside its bounds, the export otherwise sound)."""
+    failed = [c for c in (summary.get("verification") or {}).get("checks", []) if c["required"] and not c["ok"]]
+    rows = comparison_rows(summary)
+    return {"rows": rows, "table": comparison_table(rows), "choice": (summary.get("advice") or {}).get("choice"),
+            "lines": (summary.get("advice") or {}).get("lines", []),
+            "modelfile_file": summary.get("modelfile_file") or (summary.get("files") or [None])[0],
+            "only_parity_failed": bool(failed) and all(c["name"] == PARITY_CHECK for c in failed)}

@@ -371,13 +371,13 @@ def _task(ref: Reference, texts: list[str]) -> list[dict[str, Any]] | None:
 
 
 def _parity_check(label: str, entry: dict[str, Any], required: bool) -> Check:
-    from .parity import Figures
+    from .parity import PARITY_CHECK, Figures
 
     figures = Figures(**entry["figures"])
     bounds = ", ".join(f"{k} {v:g}" for k, v in entry["bounds"].items())
     detail = figures.line() + (f"; outside the {entry['quant']} bounds: " + "; ".join(entry["failed"])
                                if entry["failed"] else f"; within the {entry['quant']} bounds ({bounds})")
-    return Check(label, "parity with the trained model", entry["passes"], detail, required=required,
+    return Check(label, PARITY_CHECK, entry["passes"], detail, required=required,
                  values={k: entry[k] for k in ("figures", "bounds", "failed", "task")})
 
 

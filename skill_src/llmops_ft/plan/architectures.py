@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import user_path
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ def resolve_architecture(model_name: str) -> Architecture:
 
     The embedded model is read from the table, so planning never converts it.
     """
-    path = Path(model_name).expanduser()
+    path = user_path(model_name)
     if (path / "config.json").is_file():
         try:
             data = json.loads((path / "config.json").read_text(encoding="utf-8"))

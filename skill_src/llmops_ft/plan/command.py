@@ -12,8 +12,9 @@ HELP = """\
 Estimate the peak memory of a LoRA/QLoRA run before loading anything, term by term (weights at 4 or 16 bit,
 LoRA parameters, gradients, optimizer states, activations with and without gradient checkpointing, logits,
 CUDA/runtime overhead), with a verdict: fits (<= 85% of memory), tight (85-100%: may still OOM), oom.
-Also the dtype for the hardware (fp16 on T4/V100, bf16 on Ampere+, fp32 on CPU) and the largest batch and
-sequence length that fit, with the gradient accumulation that keeps the effective batch.
+Also the dtype for the hardware (fp16 on T4/V100, bf16 on Ampere+; on CPU bf16 autocast where it has
+avx512_bf16/amx_bf16, else fp32) and the largest batch and sequence length that fit, with the gradient
+accumulation that keeps the effective batch.
 Exit codes: 0 fits or tight, 3 will OOM, 2 bad config.
 Example: scripts/plan.py --config examples/configs/colab_t4_qlora.yaml --gpu t4"""
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..config import detect_cuda, gpu_info, resolve_precision
+from ..config.gpus import precision_note
 from .architectures import Architecture, resolve_architecture
 from .backend import choose_backend
 from .memory import EIGHT_BIT_OPTIMIZERS, GIB, Settings, activation_bytes, estimate, largest, lora_params
@@ -36,6 +37,7 @@ def settings_for(config: dict[str, Any], gpu: dict[str, Any], dtype: str, backen
     notes = []
     device = "cpu" if gpu["name"] == "cpu" else "cuda"
     width = 4 if dtype == "float32" else 2
+    weight_width = 4 if device == "cpu" else width  # bf16 on CPU is autocast over float32 weights
     optim = config["training"]["optim"]
     if device == "cpu" and optim in EIGHT_BIT_OPTIMIZERS:
         notes.append(f"{optim} needs CUDA bitsandbytes: on CPU training falls back to adamw_torch (fp32 states)")
@@ -51,7 +53,7 @@ def settings_for(config: dict[str, Any], gpu: dict[str, Any], dtype: str, backen
         batch=config["training"]["batch_size"],
         seq=config["model"]["max_seq_length"],
         load_in_4bit=config["model"]["load_in_4bit"],
-        weight_bytes=width,
+        weight_bytes=weight_width,
         activation_bytes=width,
         lora_r=config["lora"]["r"],
         target_modules=tuple(config["lora"]["target_modules"]),
@@ -78,6 +80,7 @@ def make_plan(config: dict[str, Any], gpu: str = "auto") -> dict[str, Any]:
     settings = settings_for(config, hardware, precision["dtype"], backend)
     trainable, missing = lora_params(arch, settings.lora_r, settings.target_modules)
     notes = list(settings.notes) + ([backend_note] if backend_note else [])
+    notes += [note for note in [precision_note(hardware, precision)] if note]
     if missing:
         notes.append(f"lora.target_modules not in this architecture ({arch.family}): {', '.join(missing)}; "
                      f"its linear layers are {', '.join(arch.linears())}")

@@ -99,14 +99,15 @@ def stale_files(files: dict[str, str], skill_dir: Path) -> list[str]:
 
 
 def write(files: dict[str, str], skill_dir: Path, force: bool = False) -> None:
-    """Replace ``skill_dir`` with exactly ``files``, atomically.
+    """Write ``files`` into ``skill_dir`` (a new folder appears whole, by one rename).
 
     A folder we rendered before (its SKILL.md carries the generated notice) is replaced freely: it is output.
-    Anything else there is kept unless ``force``.
+    Anything else there is kept unless ``force``; a file render did not write is never deleted: the render is
+    refused with a line naming it (io.atomic_dir).
     """
     skill_md = skill_dir / "SKILL.md"
     ours = skill_md.is_file() and GENERATED_MARK in skill_md.read_text(encoding="utf-8", errors="replace")
-    with atomic_dir(skill_dir, force=force or ours) as tmp:
+    with atomic_dir(skill_dir, force=force or ours, owner="render-skill", manifest=False) as tmp:
         for rel, text in files.items():
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -74,6 +74,16 @@ def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
+def wrong_fields(pred: dict[str, Any] | None, target: dict[str, Any]) -> list[str]:
+    """The keys (``action`` included) whose values differ between ``pred`` and ``target``; a missing or extra key
+    counts as wrong. An answer that is not JSON has every field wrong: it is reported as ``(not JSON)``."""
+    if pred is None:
+        return ["(not JSON)"]
+    keys = sorted(set(pred) | set(target))
+    return [k for k in keys if k not in pred or k not in target
+            or json.dumps(pred[k], sort_keys=True) != json.dumps(target[k], sort_keys=True)]
+
+
 def score_example(pred_text: str, target_text: str) -> dict[str, Any]:
     """Score one prediction against its target call (the target must be a valid call).
 
@@ -97,6 +107,7 @@ def score_example(pred_text: str, target_text: str) -> dict[str, Any]:
         "exact_match": pred is not None and _canonical(pred) == _canonical(target),
         "pred_action": pred.get("action") if pred is not None else None,
         "target_action": target["action"],
+        "wrong_fields": wrong_fields(pred, target),
         "tp": tp, "fp": fp, "fn": fn,
         "precision": precision, "recall": recall, "f1": f1,
     }
@@ -117,7 +128,8 @@ def score_all(preds: Sequence[str], targets: Sequence[str], max_disagreements: i
 
     Rates are fractions of ``n``; field precision/recall/F1 are micro-averaged (pairs summed over all
     examples). ``per_action`` breaks accuracy down by target action; ``disagreements`` lists the first
-    ``max_disagreements`` inexact predictions with their index, reason, prediction and target.
+    ``max_disagreements`` inexact predictions with their index, reason, prediction and target;
+    ``field_errors`` counts, per key, the answers that get it wrong.
     """
     if len(preds) != len(targets):
         raise UserError(f"{len(preds)} predictions for {len(targets)} targets", field="preds")
@@ -136,6 +148,7 @@ def score_all(preds: Sequence[str], targets: Sequence[str], max_disagreements: i
             "exact_match_rate": sum(s["exact_match"] for s in group) / len(group),
         }
     misses = [i for i, s in enumerate(scores) if not s["exact_match"]]
+    field_errors = Counter(k for s in scores for k in s["wrong_fields"])
     return {
         "n": n,
         "valid_json_rate": sum(s["valid_json"] for s in scores) / n,
@@ -146,6 +159,8 @@ def score_all(preds: Sequence[str], targets: Sequence[str], max_disagreements: i
         "field_recall": recall,
         "field_f1": f1,
         "per_action": per_action,
+        # how many answers get each field wrong, most often wrong first
+        "field_errors": dict(sorted(field_errors.items(), key=lambda kv: (-kv[1], kv[0]))),
         "n_disagreements": len(misses),
         "disagreements": [
             {"index": i, "reason": _reason(scores[i]), "pred": preds[i], "target": targets[i]}

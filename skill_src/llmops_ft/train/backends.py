@@ -64,6 +64,12 @@ def torch_dtype(name: str) -> Any:
     return {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[name]
 
 
+def weights_dtype(precision: dict[str, Any], device: str) -> str:
+    """The dtype the base weights load in: float32 on CPU (bf16 there is the Trainer's autocast, so the frozen
+    weights, the residual stream and the LoRA weights stay fp32 and only matmuls run in bf16), else the run's."""
+    return "float32" if device == "cpu" else precision["dtype"]
+
+
 def check_target_modules(model: Any, targets: list[str]) -> None:
     """UserError naming ``lora.target_modules`` when a target is not a module name of this model."""
     names = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules()}
@@ -95,7 +101,8 @@ def load_unsloth(config: dict[str, Any], base: str, precision: dict[str, Any], e
     model_cfg = config["model"]
     # dtype=None lets Unsloth pick fp16/bf16 on a GPU (the same rule as resolve_precision); on CPU or when the
     # config names a dtype, pass it so the run uses what run.json records.
-    dtype = None if (model_cfg["dtype"] == "auto" and env.device == "cuda") else torch_dtype(precision["dtype"])
+    dtype = None if (model_cfg["dtype"] == "auto" and env.device == "cuda") else torch_dtype(
+        weights_dtype(precision, env.device))
     extra = {"device_map": {"": env.local_rank}} if env.device == "cuda" and env.world_size > 1 else {}
     model, _tokenizer = FastLanguageModel.from_pretrained(
         model_name=base,
@@ -124,7 +131,7 @@ def load_hf(config: dict[str, Any], base: str, precision: dict[str, Any], env: E
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     model_cfg = config["model"]
-    dtype = torch_dtype(precision["dtype"])
+    dtype = torch_dtype(weights_dtype(precision, env.device))
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model_cfg["trust_remote_code"],
                               "use_safetensors": True}
     if model_cfg["load_in_4bit"]:

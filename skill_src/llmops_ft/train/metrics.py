@@ -1,11 +1,10 @@
-"""Training metrics: one ``metrics.jsonl`` row per log step, a plain progress line, ``loss.png``.
+"""Training metrics: one ``metrics.jsonl`` row per log step, a plain progress line, ``loss.png``, and MFU.
 
 Each row: step, epoch, loss, lr, grad_norm, tokens (non-pad, all ranks, this session) and tokens/s since the
-previous row, wall and CPU seconds since this session's training began, peak memory, and MFU: a LoRA step costs about
-4 x parameters x tokens FLOPs (forward, and backward through the activations but not into the frozen weights),
-divided by the device's peak. The CPU peak is the matmul throughput measured through torch on the project's
-reference machine (2 cores, see the design guide); set ``LLMOPS_FT_PEAK_FLOPS`` to your device's peak to
-compare elsewhere. GPU peaks are not tabulated: MFU is null there unless that variable is set.
+previous row, wall and CPU seconds since this session's training began, peak memory, and MFU: a LoRA step costs
+about 4 x parameters x tokens FLOPs (forward, and backward through the activations but not into the frozen
+weights), divided by the device's peak. The peak is measured when the run starts: the best of a few square matmuls
+at the dtype the matmuls run in, with the threads torch uses (``LLMOPS_FT_PEAK_FLOPS`` overrides it).
 """
 
 from __future__ import annotations
@@ -16,20 +15,79 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_bytes, atomic_write_jsonl, dumps_jsonl_line, read_jsonl
+from ..errors import UserError
+from ..io import atomic_write_bytes, atomic_write_jsonl, read_jsonl
 
-# FLOP/s of a 2048x2048 matmul through torch on 2 threads of the reference CPU (measured; design guide).
-CPU_PEAK_FLOPS = {"float32": 180e9, "bfloat16": 390e9}
 FLOPS_PER_PARAM_TOKEN = 4
+PEAK_ENV = "LLMOPS_FT_PEAK_FLOPS"
+MATMUL_SIZE = {"cpu": 1024, "cuda": 4096}  # big enough to reach the kernels' peak, small enough to take < 1 s
+MATMUL_REPEATS = 5
 
 
-def peak_flops(device: str, dtype: str) -> float | None:
-    """The peak FLOP/s MFU is measured against: ``LLMOPS_FT_PEAK_FLOPS``, else the reference CPU's, else None."""
-    if os.environ.get("LLMOPS_FT_PEAK_FLOPS"):
-        return float(os.environ["LLMOPS_FT_PEAK_FLOPS"])
-    if device == "cpu":
-        return CPU_PEAK_FLOPS["bfloat16" if dtype == "bfloat16" else "float32"]
-    return None
+def measure_matmul_flops(device: str, dtype: str, size: int | None = None, repeats: int = MATMUL_REPEATS) -> float:
+    """FLOP/s of a ``size`` x ``size`` matmul in ``dtype`` on ``device``: the best of ``repeats`` after a warm-up."""
+    import torch
+
+    size = size or MATMUL_SIZE.get(device, 1024)
+    kind = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    a = torch.randn(size, size, device=device).to(kind)
+    b = torch.randn(size, size, device=device).to(kind)
+    best = float("inf")
+    for i in range(repeats + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first product pays one-off costs (kernel choice, page faults)
+            best = min(best, time.perf_counter() - started)
+    return 2 * size**3 / best
+
+
+def peak_flops(device: str, dtype: str) -> tuple[float, str]:
+    """(peak FLOP/s MFU is measured against, where it comes from): ``LLMOPS_FT_PEAK_FLOPS``, else measured."""
+    if os.environ.get(PEAK_ENV):
+        try:
+            value = float(os.environ[PEAK_ENV])
+        except ValueError:
+            value = 0.0
+        if not value > 0:
+            raise UserError(f"expected a positive number of FLOP/s, e.g. 3.9e11 (got {os.environ[PEAK_ENV]!r})",
+                            field=PEAK_ENV)
+        return value, PEAK_ENV
+    import torch
+
+    size = MATMUL_SIZE.get(device, 1024)
+    threads = f", {torch.get_num_threads()} threads" if device == "cpu" else ""
+    return measure_matmul_flops(device, dtype, size), f"measured: {size}x{size} {dtype} matmul{threads}"
+
+
+def mfu(n_params: int, tokens_per_s: float, peak: float | None) -> float | None:
+    """Model FLOPs utilisation: 4 x parameters x tokens/s over the peak (4 significant digits)."""
+    if not peak:
+        return None
+    return float(f"{FLOPS_PER_PARAM_TOKEN * n_params * tokens_per_s / peak:.4g}")
+
+
+def log_row(state: Any, logs: dict[str, Any], *, tokens: int, tokens_per_s: float, time_s: float, cpu_s: float,
+            device: str, n_params: int, peak: float | None) -> dict[str, Any]:
+    """The metrics.jsonl row of one training log (or, for an eval log, its step and eval_loss)."""
+    if "eval_loss" in logs:
+        return {"step": state.global_step, "eval_loss": logs["eval_loss"]}
+    return {
+        "step": state.global_step,
+        "epoch": round(state.epoch or 0.0, 4),
+        "loss": logs.get("loss"),
+        "lr": logs.get("learning_rate"),
+        "grad_norm": logs.get("grad_norm"),
+        "tokens": tokens,
+        "tokens_per_s": round(tokens_per_s, 1),
+        "time_s": round(time_s, 3),  # since this session's training began
+        "cpu_s": round(cpu_s, 3),  # this process's CPU time, same span
+        "memory_mib": round(peak_memory_mib(device), 1),
+        "mfu": mfu(n_params, tokens_per_s, peak),
+    }
 
 
 def peak_memory_mib(device: str) -> float:
@@ -51,80 +109,14 @@ def keep_rows_up_to(path: Path, step: int) -> int:
     return atomic_write_jsonl(path, rows)
 
 
-def make_metrics_callback(path: Path, *, env: Any, n_params: int, precision: dict[str, Any],
-                          show_progress: bool) -> Any:
-    """A TrainerCallback writing ``path``; set its ``trainer`` attribute once the trainer exists."""
-    from transformers import TrainerCallback
-
-    peak = peak_flops(env.device, precision["dtype"])
-
-    class MetricsCallback(TrainerCallback):
-        trainer: Any = None
-
-        def __init__(self) -> None:
-            self.started = self.last_time = time.perf_counter()
-            self.cpu_started = time.process_time()
-            self.last_tokens = 0
-            self.rows: list[dict[str, Any]] = []
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.started = self.last_time = time.perf_counter()
-            self.cpu_started = time.process_time()
-            self.last_tokens = self.tokens_all_ranks()
-
-        def tokens_all_ranks(self) -> int:
-            local = self.trainer.tokens_seen if self.trainer is not None else 0
-            if env.world_size == 1:
-                return local
-            import torch
-            import torch.distributed as dist
-
-            total = torch.tensor([local], dtype=torch.int64, device=self.trainer.args.device)
-            dist.all_reduce(total)
-            return int(total.item())
-
-        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
-                   **kwargs: Any) -> None:
-            logs = logs or {}
-            if "loss" not in logs and "eval_loss" not in logs:
-                return  # the end-of-training summary goes to run.json instead
-            now, tokens = time.perf_counter(), self.tokens_all_ranks()
-            elapsed = max(now - self.last_time, 1e-9)
-            tokens_per_s = (tokens - self.last_tokens) / elapsed
-            self.last_time, self.last_tokens = now, tokens
-            row = {
-                "step": state.global_step,
-                "epoch": round(state.epoch or 0.0, 4),
-                "loss": logs.get("loss"),
-                "lr": logs.get("learning_rate"),
-                "grad_norm": logs.get("grad_norm"),
-                "tokens": tokens,
-                "tokens_per_s": round(tokens_per_s, 1),
-                "time_s": round(now - self.started, 3),  # since this session's training began
-                "cpu_s": round(time.process_time() - self.cpu_started, 3),  # this process's CPU time, same span
-                "memory_mib": round(peak_memory_mib(env.device), 1),
-                "mfu": float(f"{FLOPS_PER_PARAM_TOKEN * n_params * tokens_per_s / peak:.4g}") if peak else None,
-            }
-            if "eval_loss" in logs:
-                row = {"step": state.global_step, "eval_loss": logs["eval_loss"]}
-            if not env.is_main:
-                return
-            self.rows.append(row)
-            with open(path, "a", encoding="utf-8") as fh:
-                fh.write(dumps_jsonl_line(row) + "\n")
-            if not show_progress:
-                print(progress_line(row, state.max_steps), flush=True)
-
-    return MetricsCallback()
-
-
 def progress_line(row: dict[str, Any], max_steps: int) -> str:
     """One plain line per log step (non-terminal output: CI logs, agents)."""
     if "eval_loss" in row:
         return f"step {row['step']}/{max_steps} eval_loss {row['eval_loss']:.4f}"
     grad = f" grad_norm {row['grad_norm']:.3f}" if row.get("grad_norm") is not None else ""
+    mfu_text = f" mfu {100 * row['mfu']:.1f}%" if row.get("mfu") is not None else ""
     return (f"step {row['step']}/{max_steps} loss {row['loss']:.4f} lr {row['lr']:.3e}{grad} "
-            f"{row['tokens_per_s']:.0f} tok/s mem {row['memory_mib']:.0f} MiB")
+            f"{row['tokens_per_s']:.0f} tok/s{mfu_text} mem {row['memory_mib']:.0f} MiB")
 
 
 def plot_loss(metrics_path: Path, png_path: Path) -> Path | None:
@@ -167,15 +159,18 @@ def is_terminal() -> bool:
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """First/last loss (mean of up to 3 log rows at each end) and mean throughput of a run's rows."""
+    """First/last loss (mean of up to 3 log rows at each end), mean throughput and mean MFU of a run's rows
+    (the first row, which pays one-off costs, counts only when it is the only one)."""
     train = [r for r in rows if r.get("loss") is not None]
     if not train:
-        return {"first_loss": None, "final_loss": None, "tokens_per_s": None}
+        return {"first_loss": None, "final_loss": None, "tokens_per_s": None, "mfu": None}
     k = min(3, max(1, len(train) // 2))
-    speeds = [r["tokens_per_s"] for r in train[1:]] or [train[0]["tokens_per_s"]]
+    steady = train[1:] or train[:1]
+    mfus = [r["mfu"] for r in steady if r.get("mfu") is not None]
     return {
         "first_loss": sum(r["loss"] for r in train[:k]) / k,
         "final_loss": sum(r["loss"] for r in train[-k:]) / k,
-        "tokens_per_s": round(sum(speeds) / len(speeds), 1),
+        "tokens_per_s": round(sum(r["tokens_per_s"] for r in steady) / len(steady), 1),
+        "mfu": float(f"{sum(mfus) / len(mfus):.4g}") if mfus else None,
     }
 

@@ -19,7 +19,7 @@ from ..io import atomic_write_json, atomic_write_text, read_jsonl, sha256_file
 from . import checkpoints as ckpt
 from .backends import Environment, choose_backend, environment, load_model, unsloth_response_mask
 from .data import Example, TrainData, load_train_data, response_markers, to_dataset
-from .metrics import is_terminal, keep_rows_up_to, make_metrics_callback, plot_loss, summarize
+from .metrics import is_terminal, keep_rows_up_to, peak_flops, plot_loss, summarize
 from .runinfo import check_run_dir, git_commit, hardware, model_card, versions
 from .trainer import build_trainer
 
@@ -177,11 +177,8 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
                         precision=precision, resume_from=resume_from)
 
 
-def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainData, *, base: str, tokenizer: Any,
-                 backend: str, env: Environment, gpu: dict[str, Any], precision: dict[str, Any],
-                 resume_from: Path | None) -> dict[str, Any]:
-    """Load the model, train (resuming if asked), then write adapter/, metrics, loss.png, run.json, README.md."""
-    run_dir = Path(config["output_dir"])
+def reset_run_files(run_dir: Path, resume_from: Path | None, env: Environment) -> Path:
+    """Rank 0 readies ``run_dir``: no half-written checkpoint, and metrics.jsonl only up to the resumed step."""
     metrics_path = run_dir / "metrics.jsonl"
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -190,20 +187,38 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
             metrics_path.unlink(missing_ok=True)
         else:
             keep_rows_up_to(metrics_path, ckpt.checkpoint_step(resume_from) or 0)
+    return metrics_path
+
+
+def measured_peak(env: Environment, precision: dict[str, Any]) -> dict[str, Any]:
+    """The peak FLOP/s MFU is reported against (measured now, at the dtype the matmuls run in), for run.json."""
+    value, source = peak_flops(env.device, precision["dtype"])
+    say(env, f"peak for MFU: {value / 1e9:.1f} GFLOP/s ({source})")
+    return {"flops": round(value), "source": source}
+
+
+def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainData, *, base: str, tokenizer: Any,
+                 backend: str, env: Environment, gpu: dict[str, Any], precision: dict[str, Any],
+                 resume_from: Path | None) -> dict[str, Any]:
+    """Load the model, train (resuming if asked), then write adapter/, metrics, loss.png, run.json, README.md."""
+    from .hooks import MetricsCallback, TokenCounter
+
+    run_dir = Path(config["output_dir"])
+    metrics_path = reset_run_files(run_dir, resume_from, env)
     say(env, f"loading {config['model']['name']} with the {backend} backend ({precision['dtype']}, "
              f"{'4-bit' if config['model']['load_in_4bit'] else '16/32-bit'} weights)")
     model = load_model(backend, config, base, precision, env)
     trainable, total = model.get_nb_trainable_parameters()
-    summary["attention"] = getattr(model.config, "_attn_implementation", None)
+    summary.update(attention=getattr(model.config, "_attn_implementation", None), peak=measured_peak(env, precision))
     show_progress = is_terminal() and env.is_main
-    metrics = make_metrics_callback(metrics_path, env=env, n_params=total, precision=precision,
-                                    show_progress=show_progress)
+    counter = TokenCounter()
+    metrics = MetricsCallback(metrics_path, env=env, n_params=total, peak=summary["peak"]["flops"], counter=counter,
+                              print_lines=not show_progress)
     with ckpt.StopOnSignal() as stop:
         trainer, notes = build_trainer(
             model, tokenizer, to_dataset(data.train), to_dataset(data.val) if data.val else None, config,
             precision=precision, env=env, backend=backend, run_dir=run_dir, stop=stop, callbacks=[metrics],
-            show_progress=show_progress)
-        metrics.trainer = trainer
+            counter=counter, show_progress=show_progress)
         for note in notes:
             say(env, f"note: {note}")
         summary["notes"] += notes
@@ -213,23 +228,36 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
         started = time.perf_counter()
         output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         runtime = time.perf_counter() - started
-    steps = trainer.state.global_step
     if stop.signum:
-        saved = ckpt.newest_complete(run_dir / "checkpoints")
-        name = signal.Signals(stop.signum).name
-        summary.update(ok=False, stopped_by=name, steps=steps, checkpoint=str(saved) if saved else None,
-                       exit_code=128 + stop.signum)
-        say(env, f"stopped by {name} at step {steps}; checkpoint {saved}; continue with --resume auto")
-        return summary
-
-    tokens = metrics.tokens_all_ranks()
+        return stopped(summary, run_dir, trainer.state.global_step, stop.signum, env)
+    tokens = metrics.tokens_all_ranks(trainer.args.device)
     save_adapter(trainer, run_dir, env)
-    summary.update(steps=steps, rank=env.rank)
+    summary.update(steps=trainer.state.global_step, rank=env.rank)
     if not env.is_main:
         return summary
-    rows = list(read_jsonl(metrics_path)) if metrics_path.is_file() else []
-    curve = summarize(rows)
-    run = {
+    run = run_record(config, summary, data, base=base, env=env, gpu=gpu, resume_from=resume_from,
+                     curve=summarize(list(read_jsonl(metrics_path)) if metrics_path.is_file() else []),
+                     train_loss_mean=output.training_loss, runtime=runtime, tokens=tokens,
+                     parameters=(trainable, total))
+    return finish_run(run, summary, run_dir, env)
+
+
+def stopped(summary: dict[str, Any], run_dir: Path, steps: int, signum: int, env: Environment) -> dict[str, Any]:
+    """The summary of a run a signal stopped (its checkpoint was saved at the end of the step)."""
+    saved = ckpt.newest_complete(run_dir / "checkpoints")
+    name = signal.Signals(signum).name
+    summary.update(ok=False, stopped_by=name, steps=steps, checkpoint=str(saved) if saved else None,
+                   exit_code=128 + signum)
+    say(env, f"stopped by {name} at step {steps}; checkpoint {saved}; continue with --resume auto")
+    return summary
+
+
+def run_record(config: dict[str, Any], summary: dict[str, Any], data: TrainData, *, base: str, env: Environment,
+               gpu: dict[str, Any], resume_from: Path | None, curve: dict[str, Any], train_loss_mean: float,
+               runtime: float, tokens: int, parameters: tuple[int, int]) -> dict[str, Any]:
+    """run.json: what was trained, on what, how, and how it went (export, evaluate and the demo read it)."""
+    backend = summary["backend"]
+    return {
         "config": config,
         "base_model": base,
         "backend": backend,
@@ -242,27 +270,33 @@ def run_training(config: dict[str, Any], summary: dict[str, Any], data: TrainDat
         "versions": versions(backend),
         "git_commit": git_commit(),
         "hardware": hardware(env, gpu),
-        "precision": precision,
+        "precision": summary["precision"],
         "attention": summary["attention"],
-        "steps": steps,
+        "steps": summary["steps"],
         "first_loss": curve["first_loss"],
         "final_loss": curve["final_loss"],
-        "train_loss_mean": output.training_loss,
+        "train_loss_mean": train_loss_mean,
         "train_runtime_s": round(runtime, 2),
         "tokens_per_s": round(tokens / runtime, 1) if runtime > 0 else None,
+        "mfu": curve["mfu"],
+        "peak": summary["peak"],
         "resumed_from": str(resume_from) if resume_from else None,
-        "trainable_parameters": trainable,
-        "total_parameters": total,
+        "trainable_parameters": parameters[0],
+        "total_parameters": parameters[1],
         "notes": summary["notes"],
     }
-    plot_loss(metrics_path, run_dir / "loss.png")
+
+
+def finish_run(run: dict[str, Any], summary: dict[str, Any], run_dir: Path, env: Environment) -> dict[str, Any]:
+    """Write loss.png, README.md and run.json (last: its presence means the run finished); the summary."""
+    plot_loss(run_dir / "metrics.jsonl", run_dir / "loss.png")
     atomic_write_text(run_dir / "README.md", model_card(run))
     atomic_write_json(run_dir / "run.json", run)
-    summary.update(steps=steps, first_loss=run["first_loss"], final_loss=run["final_loss"],
-                   train_runtime_s=run["train_runtime_s"], tokens_per_s=run["tokens_per_s"],
-                   adapter=str(run_dir / "adapter"))
-    say(env, f"done: {steps} steps in {runtime:.0f} s, loss {_fmt(run['first_loss'])} -> {_fmt(run['final_loss'])}, "
-             f"{run['tokens_per_s']} tokens/s; adapter in {run_dir / 'adapter'}")
+    summary.update(first_loss=run["first_loss"], final_loss=run["final_loss"], train_runtime_s=run["train_runtime_s"],
+                   tokens_per_s=run["tokens_per_s"], mfu=run["mfu"], adapter=str(run_dir / "adapter"))
+    mfu_text = f", MFU {100 * run['mfu']:.1f}%" if run["mfu"] is not None else ""
+    say(env, f"done: {run['steps']} steps in {run['train_runtime_s']:.0f} s, loss {_fmt(run['first_loss'])} -> "
+             f"{_fmt(run['final_loss'])}, {run['tokens_per_s']} tokens/s{mfu_text}; adapter in {run_dir / 'adapter'}")
     return summary
 
 

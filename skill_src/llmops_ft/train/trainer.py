@@ -4,6 +4,7 @@ trl 1.x defaults are not ours (bf16=True, gradient_checkpointing=True, learning_
 logging every 10 steps...): every argument below is set explicitly, from the config where it has a key and to
 a stated value where it does not. The dataset arrives tokenized with its labels (data.py), so TRL's own
 preparation (chat template, masking, truncation) is skipped: one masking implementation, checked before step 1.
+The Trainer subclass and callbacks live in hooks.py (public hooks only).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .backends import Environment
-from .checkpoints import StopOnSignal, publish, staging_dir
+from .checkpoints import StopOnSignal, staging_dir
 
 # bitsandbytes' 8-bit and paged optimizers have CUDA kernels only.
 CUDA_ONLY_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit",
                         "paged_lion_8bit", "paged_lion_32bit")
+# SFTConfig values that Unsloth's CPU mode may rewrite in __post_init__: a change is reported, not hidden.
+WATCHED_ARGUMENTS = ("optim", "bf16", "fp16", "padding_free", "gradient_checkpointing")
 
 
 def resolve_optim(name: str, device: str) -> tuple[str, str | None]:
@@ -34,18 +37,9 @@ def warmup(training: dict[str, Any]) -> float:
     return float(training["warmup_fraction"] or 0.0)
 
 
-def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Environment, backend: str,
-                  checkpoints_dir: Path, has_val: bool, show_progress: bool) -> tuple[dict[str, Any], list[str]]:
-    """(SFTConfig keyword arguments, notes) for ``config``; every argument a default could decide is here."""
-    t = config["training"]
-    optim, note = resolve_optim(t["optim"], env.device)
-    padding_free = bool(t["padding_free"])
-    evaluate = has_val and t["eval_steps"] is not None
-    # Unsloth sets up its own (offloaded) gradient checkpointing in get_peft_model: the Trainer must not add HF's.
-    checkpointing = bool(t["gradient_checkpointing"]) and backend == "hf"
-    kwargs = {
-        "output_dir": str(checkpoints_dir),
-        # schedule
+def schedule_arguments(t: dict[str, Any], optim: str) -> dict[str, Any]:
+    """Steps, batch, learning rate, optimizer and seed."""
+    return {
         "num_train_epochs": float(t["epochs"]),
         "max_steps": t["max_steps"] if t["max_steps"] is not None else -1,
         "per_device_train_batch_size": t["batch_size"],
@@ -62,7 +56,12 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
         "max_grad_norm": 1.0,
         "seed": t["seed"],
         "data_seed": t["seed"],
-        # precision and memory
+    }
+
+
+def precision_arguments(precision: dict[str, Any], env: Environment, checkpointing: bool) -> dict[str, Any]:
+    """Mixed precision (bf16 on CPU is autocast over the float32 weights) and memory savers."""
+    return {
         "bf16": precision["bf16"],
         "fp16": precision["fp16"],
         "tf32": None,
@@ -71,7 +70,13 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
         "torch_compile": False,
         "use_liger_kernel": False,
         "use_cpu": env.device == "cpu",
-        # data: already tokenized, truncated and labelled by data.py
+    }
+
+
+def data_arguments(config: dict[str, Any], env: Environment) -> dict[str, Any]:
+    """The dataset is already tokenized, truncated and labelled by data.py: trl only batches it."""
+    padding_free = bool(config["training"]["padding_free"])
+    return {
         "dataset_kwargs": {"skip_prepare_dataset": True},
         "remove_unused_columns": False,
         "max_length": None if padding_free else config["model"]["max_seq_length"],
@@ -86,7 +91,14 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
         "dataloader_num_workers": 0,
         "dataloader_pin_memory": env.device == "cuda",
         "dataloader_drop_last": False,
-        # logging, evaluation, checkpoints (rotation is ours: checkpoints.publish keeps save_total_limit)
+    }
+
+
+def logging_arguments(t: dict[str, Any], *, staging: Path, evaluate: bool, show_progress: bool) -> dict[str, Any]:
+    """Logging, evaluation and checkpoints: the Trainer saves into ``staging``; hooks.PublishCheckpoints moves
+    each finished checkpoint out and keeps save_total_limit (the Trainer's own rotation stays off)."""
+    return {
+        "output_dir": str(staging),
         "logging_strategy": "steps",
         "logging_steps": t["logging_steps"],
         "logging_first_step": True,
@@ -96,6 +108,7 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
         "disable_tqdm": not show_progress,
         "eval_strategy": "steps" if evaluate else "no",
         "eval_steps": t["eval_steps"] if evaluate else None,
+        "prediction_loss_only": True,  # only eval_loss is logged: no eval logits are kept
         "save_strategy": "steps",
         "save_steps": t["save_steps"],
         "save_total_limit": None,
@@ -103,6 +116,22 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
         "load_best_model_at_end": False,
         "push_to_hub": False,
         "ignore_data_skip": False,
+    }
+
+
+def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Environment, backend: str,
+                  checkpoints_dir: Path, has_val: bool, show_progress: bool) -> tuple[dict[str, Any], list[str]]:
+    """(SFTConfig keyword arguments, notes) for ``config``; every argument a default could decide is here."""
+    t = config["training"]
+    optim, note = resolve_optim(t["optim"], env.device)
+    # Unsloth sets up its own (offloaded) gradient checkpointing in get_peft_model: the Trainer must not add HF's.
+    checkpointing = bool(t["gradient_checkpointing"]) and backend == "hf"
+    kwargs = {
+        **schedule_arguments(t, optim),
+        **precision_arguments(precision, env, checkpointing),
+        **data_arguments(config, env),
+        **logging_arguments(t, staging=staging_dir(checkpoints_dir), evaluate=has_val and t["eval_steps"] is not None,
+                            show_progress=show_progress),
         # distributed (torchrun / accelerate launch): gloo on CPU; LoRA leaves no parameter unused
         "ddp_backend": "gloo" if env.device == "cpu" and env.world_size > 1 else None,
         "ddp_find_unused_parameters": False,
@@ -110,90 +139,42 @@ def sft_arguments(config: dict[str, Any], *, precision: dict[str, Any], env: Env
     return kwargs, [note] if note else []
 
 
+def changed_arguments(args: Any, kwargs: dict[str, Any], backend: str) -> list[str]:
+    """Notes for the WATCHED_ARGUMENTS that SFTConfig (patched by Unsloth) changed from what we asked."""
+    notes = []
+    for key in WATCHED_ARGUMENTS:
+        got = getattr(args, key)
+        got = getattr(got, "value", got)
+        if got != kwargs[key]:
+            notes.append(f"{backend} changed {key}: {kwargs[key]} -> {got}")
+    return notes
+
+
 def build_trainer(model: Any, tokenizer: Any, train_dataset: Any, eval_dataset: Any, config: dict[str, Any], *,
                   precision: dict[str, Any], env: Environment, backend: str, run_dir: Path, stop: StopOnSignal,
-                  callbacks: list[Any], show_progress: bool) -> tuple[Any, list[str]]:
-    """(trainer, notes): the SFTTrainer subclass for this run; notes say what the backend changed."""
-    from transformers import Trainer, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+                  callbacks: list[Any], counter: Any, show_progress: bool) -> tuple[Any, list[str]]:
+    """(trainer, notes): hooks.RunTrainer for this run; notes say what the backend changed."""
+    from trl import SFTConfig
+
+    from .hooks import PublishCheckpoints, RunTrainer, StopAtStepEnd
 
     checkpoints_dir = run_dir / "checkpoints"
     kwargs, notes = sft_arguments(config, precision=precision, env=env, backend=backend,
                                   checkpoints_dir=checkpoints_dir, has_val=eval_dataset is not None,
                                   show_progress=show_progress)
     args = SFTConfig(**kwargs)
-    # Unsloth's CPU mode rewrites some arguments in SFTConfig.__post_init__; say so rather than hide it.
-    for key in ("optim", "bf16", "fp16", "padding_free", "gradient_checkpointing"):
-        got = getattr(args, key)
-        got = getattr(got, "value", got)
-        if got != kwargs[key]:
-            notes.append(f"{backend} changed {key}: {kwargs[key]} -> {got}")
-
-    # trl 1.x computes the SFT loss through a fused LM head whose kernel is Triton (CUDA/XPU only), so stock
-    # SFTTrainer cannot train on CPU. There the hf backend takes the model's own loss (same labels, same token
-    # averaging); Unsloth's CPU mode routes that kernel itself.
-    model_loss = backend == "hf" and env.device not in ("cuda", "xpu")
-
-    class RunTrainer(SFTTrainer):
-        """Counts real (non-pad) tokens and publishes each checkpoint only once every rank has written it."""
-
-        tokens_seen = 0
-        padded_tokens_seen = 0
-
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
-            if not model_loss:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-            inputs["use_cache"] = False
-            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
-                                        num_items_in_batch=num_items_in_batch)
-
-        def create_model_card(self, *args: Any, **kwargs: Any) -> None:
-            """The run dir gets its own model card (runinfo.model_card); none inside checkpoints/."""
-
-        def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
-            mask = inputs.get("attention_mask")
-            ids = inputs["input_ids"]
-            self.tokens_seen += int(mask.sum()) if mask is not None else int(ids.numel())
-            self.padded_tokens_seen += int(ids.numel())
-            return super().training_step(model, inputs, num_items_in_batch)
-
-        def _get_output_dir(self, trial: Any) -> str:
-            return str(staging_dir(checkpoints_dir))
-
-        def _save_checkpoint(self, model: Any, trial: Any) -> None:
-            super()._save_checkpoint(model, trial)
-            self.accelerator.wait_for_everyone()
-            if self.is_world_process_zero():
-                staged = staging_dir(checkpoints_dir) / f"checkpoint-{self.state.global_step}"
-                publish(staged, checkpoints_dir, config["training"]["save_total_limit"])
-            self.accelerator.wait_for_everyone()
-
-    class StopCallback(TrainerCallback):
-        """On SIGTERM/SIGINT (on any rank): save a checkpoint at the end of this step and stop."""
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            signum = stop.signum or 0
-            if env.world_size > 1:
-                import torch
-                import torch.distributed as dist
-
-                flag = torch.tensor([signum], device=args.device)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                signum = int(flag.item())
-            if signum:
-                stop.signum = signum
-                control.should_save = True
-                control.should_training_stop = True
-            return control
-
+    notes += changed_arguments(args, kwargs, backend)
     trainer = RunTrainer(
         model=model,
         args=args,
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=tokenizer,
-        callbacks=[StopCallback(), *callbacks],
+        callbacks=[StopAtStepEnd(stop, env.world_size),
+                   PublishCheckpoints(checkpoints_dir, config["training"]["save_total_limit"]), *callbacks],
+        counter=counter,
+        # Unsloth's CPU mode routes trl's fused-loss kernel itself; stock trl needs CUDA/XPU for it.
+        own_loss=backend == "hf" and env.device not in ("cuda", "xpu"),
     )
     if not show_progress:
         from transformers.trainer_callback import PrinterCallback
