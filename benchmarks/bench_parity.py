@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import sys
@@ -41,6 +42,9 @@ sys.path.insert(0, str(REPO / "skill_src"))
 from llmops_ft.io import atomic_write_json, atomic_write_text  # noqa: E402  (after the path set-up above)
 
 QUANTS = ["f16", "bf16", "q8_0", "q5_k_m", "q4_k_m"]
+# The principle behind the bounds (references/grounding.md): the user gets the trained model's answers.
+ANSWERS_KEPT_MIN = 0.95  # at most one held-out answer in twenty may change (near-ties of the model not counted)
+KL_HEADROOM = 10  # a correct conversion stays within 10x of what its type measured here; broken ones land far above
 RESULTS = HERE / "results" / "parity.json"
 REPORT = HERE / "PARITY.md"
 ALPACA = REPO.parent / "shared" / "datasets" / "alpaca_en_demo.json"
@@ -101,6 +105,25 @@ def measure(run: Path, eval_data: str | None, rows: int, out: Path) -> dict[str,
             "advice": summary["advice"]}
 
 
+def ceil_1sig(x: float) -> float:
+    """``x`` rounded up to one significant digit (0.0234 -> 0.03)."""
+    if x <= 0:
+        return 0.0
+    scale = 10 ** math.floor(math.log10(x))
+    return float(f"{math.ceil(round(x / scale, 9)) * scale:.1g}")
+
+
+def principle_bounds(settings: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Each quant's bounds by the principle: KL_HEADROOM x the largest KL figure measured for the type over every
+    setting (rounded up to one significant digit), and ANSWERS_KEPT_MIN for every type."""
+    bounds = {}
+    for quant in QUANTS:
+        measured = [s["quants"][quant]["figures"] for s in settings.values() if quant in s["quants"]]
+        bounds[quant] = {fig: ceil_1sig(KL_HEADROOM * max(m[fig] for m in measured)) for fig in ("kl_mean", "kl_p99")}
+        bounds[quant]["answers_kept"] = ANSWERS_KEPT_MIN
+    return bounds
+
+
 def markdown(results: dict[str, Any]) -> str:
     """PARITY.md: one table per setting."""
     from llmops_ft.export.parity import comparison_rows, comparison_table
@@ -118,6 +141,14 @@ def markdown(results: dict[str, Any]) -> str:
                   comparison_table(comparison_rows({"parity": setting["quants"], "advice": setting["advice"]})), ""]
         if setting["advice"]["choice"]:
             lines += [f"The rule picks `{setting['advice']['choice']}`.", ""]
+    lines += ["## Bounds by the principle", "",
+              f"Answers kept >= {ANSWERS_KEPT_MIN:.0%} for every type (the user gets the trained model's answers: at "
+              "most one in twenty changes); mean and 99th-percentile KL <= "
+              f"{KL_HEADROOM}x the largest value measured for the type above, rounded up to one significant digit. "
+              "recommendations.yaml records these (tests/test_export_parity.py compares them).", "",
+              "| quant | mean KL bound | p99 KL bound | answers kept bound |", "| --- | --- | --- | --- |"]
+    lines += [f"| `{q}` | {b['kl_mean']:g} | {b['kl_p99']:g} | {b['answers_kept']:.0%} |"
+              for q, b in results["bounds"].items()]
     return "\n".join(lines)
 
 
@@ -129,7 +160,14 @@ def main() -> None:
     parser.add_argument("--task-rows", type=int, default=150, help="held-out Task API rows (default all 150)")
     parser.add_argument("--chat-rows", type=int, default=50, help="held-out alpaca rows (default 50)")
     parser.add_argument("--only", choices=("task_api", "chat"), help="measure one setting, keep the other's results")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the bounds and PARITY.md from results")
     args = parser.parse_args()
+    if args.report_only:
+        results = json.loads(RESULTS.read_text())
+        results["bounds"] = principle_bounds(results["settings"])
+        atomic_write_json(RESULTS, results)
+        atomic_write_text(REPORT, markdown(results) + "\n")
+        return
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     settings = {
@@ -153,6 +191,7 @@ def main() -> None:
         result["heldout"]["source"] = _relative(result["heldout"]["source"], work)
         results["settings"][name] = result
         print(f"{name}: {result['seconds']} s", flush=True)
+    results["bounds"] = principle_bounds(results["settings"])
     atomic_write_json(RESULTS, results)
     atomic_write_text(REPORT, markdown(results) + "\n")
     print(f"wrote {RESULTS.relative_to(REPO)} and {REPORT.relative_to(REPO)}")

@@ -127,3 +127,22 @@ def test_side_by_side_rows_and_table():
     assert "exact call (llama.cpp / Python)" in table[0]
     assert table[2] == "| `q4_k_m` | 100.0 | 0.0123 | 0.2 | 90.0% | 70.0% | 72.0% | 46.0% / 54.0% | outside |"
     assert table[3].endswith("| within (chosen) |")
+
+
+def test_recorded_bounds_are_the_principle_applied_to_the_committed_measurement(repo):
+    """recommendations.yaml holds what benchmarks/bench_parity.py's principle gives from its committed results."""
+    import json
+    import sys
+
+    results = json.loads((repo / "benchmarks" / "results" / "parity.json").read_text(encoding="utf-8"))
+    sys.path.insert(0, str(repo / "benchmarks"))
+    try:
+        import bench_parity
+    finally:
+        sys.path.remove(str(repo / "benchmarks"))
+    assert set(results["settings"]) == {"task_api", "chat"}
+    assert bench_parity.principle_bounds(results["settings"]) == results["bounds"]
+    for quant in FIVE:
+        assert parity.bounds(quant) == results["bounds"][quant], quant
+        for setting in results["settings"].values():  # every type was measured in both settings
+            assert setting["quants"][quant]["figures"]["prompts"] >= 50

@@ -244,8 +244,7 @@ def workflow(skill_md: Path) -> dict[str, list[str]]:
         return [re.sub(re.escape(quant), "f16", a) if a.endswith(".gguf") else values.get(a, a) for a in argv]
 
     steps = {
-        # Unsloth's import is checked by training itself (backend auto picks it): not twice, to keep this short.
-        "doctor": [*(first("doctor") if any(c[1] == "doctor" for c in shown) else ["doctor"]), "--skip-unsloth"],
+        "doctor": first("doctor") if any(c[1] == "doctor" for c in shown) else ["doctor"],
         "prep": tiny(first("prep")),
         "init-config": [*tiny(first("init-config")), "--model", TINY],
         "plan": tiny(first("plan")),
@@ -314,7 +313,7 @@ def check_doctor(report: dict) -> None:
     assert report["ok"] is True and report["failed"] == [] and report["verdict"].startswith("doctor: READY")
     by_name = {c["name"]: c for c in report["checks"]}
     assert by_name["package"]["status"] == "ok" and re.fullmatch(r"\d+\.\d+\.\d+", by_name["package"]["version"])
-    assert report["warnings"] == ["unsloth"] and by_name["llama.cpp"]["status"] == "ok"  # unsloth: skipped
+    assert by_name["unsloth"]["status"] == "ok" and by_name["llama.cpp"]["status"] == "ok"
 
 
 def check_prep_and_config(results: dict, project: Path, rows: int, venv: Path, env: dict, init: list[str]) -> None:

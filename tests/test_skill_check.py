@@ -225,6 +225,8 @@ def test_context_picks_the_conditional_recommendation(tmp_path, facts):
     ("## Any GPU\n\n```python\nargs = dict(fp16=not is_bfloat16_supported(), bf16=is_bfloat16_supported())\n```\n",
      None),
     ("## T4\n\n```python\nmodel = load(dtype=None)  # float16 on T4, bfloat16 on Ampere\n```\n", None),
+    ("## CPUs\n\n| Machine | dtype |\n| --- | --- |\n| CPU with avx512_bf16 | bfloat16 |\n", None),
+    ("## CPUs\n\n| Machine | dtype |\n| --- | --- |\n| CPU | bfloat16 |\n", "bf16 shown without saying"),
 ])
 def test_hardware_rules_in_the_text(tmp_path, facts, body, expected):
     report = check.run_checks(load_set(), facts, skill_dir=make_skill(tmp_path, body))

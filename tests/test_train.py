@@ -13,6 +13,7 @@ import pytest
 import yaml
 from llmops_ft.cli import main
 from llmops_ft.config import load_config
+from llmops_ft.config.gpus import cpu_bf16_flags
 from llmops_ft.errors import UserError
 from llmops_ft.io import read_jsonl
 from llmops_ft.train import checkpoints as ckpt
@@ -204,7 +205,11 @@ def test_tiny_run_writes_the_run_dir(tiny_model_dir, tmp_path, padding_free):
     assert run["config"] == config and run["base_model"] == str(tiny_model_dir)
     assert run["dataset"]["rows"] == sum(1 for _ in read_jsonl(TASK_API)) and len(run["dataset"]["train_sha256"]) == 64
     assert run["system_prompt"] is None  # Task API prompts carry each row's date
-    assert run["precision"] == {"dtype": "float32", "fp16": False, "bf16": False}
+    bf16 = bool(cpu_bf16_flags())  # dtype auto: bf16 autocast only on a CPU with bf16 instructions
+    assert run["precision"] == {"dtype": "bfloat16" if bf16 else "float32", "fp16": False, "bf16": bf16}
+    assert run["peak"]["flops"] > 0
+    assert run["peak"]["source"].startswith(f"measured: 1024x1024 {run['precision']['dtype']} matmul")
+    assert 0 < run["mfu"] < 1 and summary["mfu"] == run["mfu"]
     assert run["attention"] == ("sdpa_varlen" if padding_free else "sdpa")  # per-example attention when flattened
     assert run["versions"]["trl"] and run["versions"]["peft"] and run["hardware"]["world_size"] == 1
     assert run["tokens_per_s"] > 0 and run["final_loss"] < run["first_loss"]

@@ -12,7 +12,6 @@ import importlib.metadata
 import os
 import platform
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,9 +22,10 @@ from .core.result import Result
 HELP = """\
 Check this machine for the fine-tuning workflow and print one verdict: Python, the llmops-ft package and its data
 files, torch and what it computes on (CUDA GPU, its compute capability and bf16 support; or the CPU and whether it
-has native bf16: avx512_bf16 / AMX flags and a tiny bf16 matmul), whether Unsloth imports (tried in a
-subprocess: importing it patches transformers), llama.cpp (llama_cpp, for GGUF export, verification and chat),
-the embedded model and where it is cached (LLMOPS_FT_CACHE, default ~/.cache/llmops-ft), and free disk.
+has native bf16: avx512_bf16 / AMX flags and a tiny bf16 matmul), whether Unsloth imports (tried in a fresh
+interpreter, the way plan and train decide backend auto; the answer is cached), llama.cpp (llama_cpp, for GGUF
+export, verification and chat), the embedded model and where it is cached (LLMOPS_FT_CACHE, default
+~/.cache/llmops-ft), and free disk.
 Exit codes: 0 usable (warnings name what is missing or slow), 1 a check failed (its name is printed), 2 bad input.
 Example: llmops-ft doctor --json"""
 
@@ -33,7 +33,6 @@ PYTHON_MIN = (3, 10)
 # An 8B run exports a 16 GB merged model and a 16 GB f16 GGUF before quantizing to ~5 GB: about 40 GB at peak.
 DISK_WARN_GIB = 40.0
 DISK_FAIL_GIB = 2.0
-UNSLOTH_TIMEOUT_S = 300
 CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 Check = dict[str, Any]
 
@@ -43,7 +42,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=".", help="folder whose free disk is checked: where runs and exports go "
                                                    "(default: the current folder)")
     parser.add_argument("--skip-unsloth", action="store_true",
-                        help="do not try to import Unsloth (the slowest check: it can take a minute)")
+                        help="do not try to import Unsloth (the slowest check the first time: up to a minute)")
 
 
 def run(args: argparse.Namespace) -> Result:
@@ -183,26 +182,31 @@ def cpu_bf16() -> dict[str, Any]:
 
 
 def check_unsloth() -> Check:
-    """Unsloth imports in a fresh interpreter (importing it patches transformers, so never in this process)."""
+    """Whether Unsloth imports, answered the way plan and train decide ``backend: auto``: by a real import in a
+    fresh interpreter (importing it patches transformers, so never in this process), cached per environment."""
     import importlib.util
+
+    from .plan.backend import unsloth_import_error
 
     if importlib.util.find_spec("unsloth") is None:
         return _check("unsloth", "warn", "not installed: training uses transformers + peft + trl (backend auto)",
                       _install_hint())
-    code = "import unsloth; print(unsloth.__version__)"
-    try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=UNSLOTH_TIMEOUT_S, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    except subprocess.TimeoutExpired:
-        return _check("unsloth", "warn", f"import unsloth took over {UNSLOTH_TIMEOUT_S} s")
-    if proc.returncode == 0:
-        version = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "?"
-        return _check("unsloth", "ok", f"unsloth {version} imports", version=version)
-    last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+    error = unsloth_import_error()
+    if error is None:
+        version = importlib.metadata.version("unsloth")
+        return _check("unsloth", "ok", f"unsloth {version} imports: backend auto trains with it", version=version)
     fix = "training falls back to transformers + peft + trl (backend auto)"
-    if "torchvision" in proc.stderr:
+    if "torchvision" in error or (importlib.util.find_spec("torchvision") and _cpu_torch()):
         fix = "pip uninstall -y torchvision (the one unsloth pulls in does not load against a CPU torch); " + fix
-    return _check("unsloth", "warn", f"import unsloth fails: {last[:300]}", fix)
+    return _check("unsloth", "warn", f"import unsloth fails: {error}", fix, error=error)
+
+
+def _cpu_torch() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.version.cuda is None
 
 
 def check_llama_cpp() -> Check:

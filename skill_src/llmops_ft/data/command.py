@@ -23,13 +23,16 @@ With --model: applies the model's chat template and reports token lengths (min/p
 
 Exit 0 when the input is usable (bad rows become rejects); 2 with one line naming file and line when it is not
 (unreadable, binary, empty, mixed or unknown format, preference data, no valid row; any reject with --strict).
+--out must be a new or empty folder, or an earlier prep output; --force replaces only prep's own files there.
+A folder holding other files, the working directory, or a folder holding the input is refused (exit 2).
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add prep's arguments."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="dataset file(s), folder(s) or hub dataset id")
-    parser.add_argument("--out", required=True, type=Path, help="output folder (must not exist unless --force)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="output folder, new or empty (an earlier prep output there needs --force)")
     parser.add_argument("--format", dest="fmt", default="auto", choices=("auto", *FORMATS),
                         help="dataset format (default: detect from the first row's fields)")
     parser.add_argument("--model", help="model name or folder whose tokenizer and chat template count tokens "
@@ -41,7 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="split seed (default: the recommended training.seed)")
     parser.add_argument("--no-dedupe", action="store_true", help="keep exact duplicates")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) on any rejected row")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output folder")
+    parser.add_argument("--force", action="store_true",
+                        help="replace prep's own files in an earlier prep output (other files there are kept)")
 
 
 def run(args: argparse.Namespace) -> Result:

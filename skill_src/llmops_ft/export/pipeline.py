@@ -59,10 +59,7 @@ def export(
     verify_rows: int = checks.PARITY_ROWS,
     trust_remote_code: bool = False,
 ) -> dict[str, Any]:
-    """Export a training run; returns the summary (also written to OUT/export.json).
-
-    GGUF parity is measured on ``eval_data`` (a JSONL of chat rows) when given, else on the run's val split.
-    """
+    """Export a training run; returns the summary (also OUT/export.json). GGUF parity: on eval_data, else val."""
     started = time.time()
     run = load_run(run_dir, trust_remote_code=trust_remote_code, field="--run")
     out_path = Path(out)

@@ -50,6 +50,7 @@ def doc_findings(recs: RecommendationSet, doc: Doc, label: str) -> list[Finding]
     """bf16/fp16 in code lines and table rows, judged by the context they sit in."""
     pre_words = recs.contexts.get("gpu:pre-ampere", [])
     ampere_words = recs.contexts.get("gpu:ampere+", [])
+    cpu_bf16_words = recs.contexts.get("cpu:bf16", [])  # a CPU with bf16 instructions: bf16 is its rule too
     out = []
 
     def judge(text: str, line: int, near: str, wider: str) -> None:
@@ -57,7 +58,8 @@ def doc_findings(recs: RecommendationSet, doc: Doc, label: str) -> list[Finding]
             return
         pre = _mentions_any(near, pre_words) or (not _mentions_any(near, ampere_words)
                                                   and _mentions_any(wider, pre_words))
-        ampere = _mentions_any(near, ampere_words) or _mentions_any(wider, ampere_words)
+        ampere = (_mentions_any(near, ampere_words) or _mentions_any(wider, ampere_words)
+                  or _mentions_any(near, cpu_bf16_words))
         if _BF16.search(text):
             if pre:
                 out.append(Finding("hardware", label, line, "bf16 in a T4/V100 context: they have no bf16 units; "
