@@ -28,6 +28,7 @@ sys.path.insert(0, str(HERE))
 from llmops_ft.io import atomic_write_text  # noqa: E402  (after the path set-up above)
 
 RESULTS = HERE / "results.json"
+REUSE = {"train": False}  # --reuse-train
 REPORT = HERE / "BENCHMARKS.md"
 
 
@@ -53,9 +54,15 @@ def bench_prep() -> list[dict]:
 
 
 def bench_train() -> list[dict]:
-    """train.py tokens/s vs a plain TRL script; padding-free vs padded."""
+    """train.py tokens/s vs a plain TRL script; padding-free vs padded; MFU; bf16 vs fp32 (benchmarks/bench_train.py).
+
+    With ``--reuse-train`` the figures come from the last bench_train.py run (benchmarks/results/train.json)
+    instead of a new one: that benchmark takes about ten minutes on two cores.
+    """
     import bench_train
 
+    if REUSE["train"] and bench_train.RESULTS.exists():
+        return _figures(json.loads(bench_train.RESULTS.read_text())["figures"])
     return _figures(bench_train.run()["figures"])
 
 
@@ -211,7 +218,10 @@ def training_section(path: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", help=f"comma-separated subset of: {', '.join(BENCHES)}, faults")
+    parser.add_argument("--reuse-train", action="store_true",
+                        help="train figures from benchmarks/results/train.json (the last bench_train.py run)")
     args = parser.parse_args(argv)
+    REUSE["train"] = args.reuse_train
     chosen = args.only.split(",") if args.only else [*BENCHES, "faults"]
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"figures": [], "faults": [], "sections": {}}
     sections = dict(previous.get("sections", {}))

@@ -133,8 +133,10 @@ def train(config: dict[str, Any], *, resume: str = "auto", dry_run: bool = False
     """
     run_dir = Path(config["output_dir"])
     check_run_dir(run_dir, config, RUN_FILES)
-    backend, backend_note = choose_backend(config["backend"])  # before the plan: it plans for this backend
     gpu, precision, plan = preflight(config)
+    backend, backend_note = choose_backend(config["backend"])
+    if backend != plan["backend"]:  # the import here disagreed with the plan's probe: plan what will run
+        gpu, precision, plan = preflight(config)
     env = environment()
     resume_from = prepare_run_dir(run_dir, resume, force, env, dry_run)
     notes = [backend_note] if backend_note else []
