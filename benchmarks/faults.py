@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Fault campaigns, counted: fuzz the dataset reader and the config loader, SIGKILL training and resume.
+"""Fault campaigns, counted: fuzz the dataset reader and the config loader, SIGKILL training and resume, nest
+JSON 200,000 deep and break JSON arrays, damage model and run folders, give mistyped or unreachable model ids.
 
 Each campaign returns {"campaign", "inputs", "faults", "failures", "examples"}: a failure is any outcome other
 than success or a one-line UserError (a traceback, a broken invariant, a run that does not finish).
-tests/test_faults.py runs them with assertions; benchmarks/run.py records the counts in BENCHMARKS.md.
+tests/test_faults.py and tests/test_bad_input.py run them with assertions; benchmarks/run.py records the counts
+in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -493,6 +495,28 @@ def _hub_argv(work: Path, data: Path, name: str, verb: int) -> list[str]:
     return ["export", "--run", str(work / "run"), "--to", "adapter", "--out", str(work / "out")]
 
 
+def gpu_suite() -> dict[str, Any]:
+    """The smoke test on a CUDA GPU, where it adds the unsloth-4bit stage: its stages run and those that failed.
+
+    Without a GPU nothing is measured and the row says so (the test suite on a GPU is run by hand: `make test`).
+    """
+    import torch
+
+    result = _campaign("smoke test (and test suite) on a CUDA GPU")
+    if not torch.cuda.is_available():
+        return {**result, "inputs": "not measured: no CUDA GPU here", "faults": "-", "failures": "-"}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "smoke_test.py"), "--json"], capture_output=True,
+                          text=True, timeout=1800)
+    stages = json.loads(proc.stdout)["stages"] if proc.stdout.strip() else []
+    result["inputs"] = len(stages)
+    for stage in stages:
+        if not stage["ok"]:
+            _fail(result, f"{stage['stage']}: {stage['detail']}")
+    if "unsloth-4bit" not in [s["stage"] for s in stages]:
+        _fail(result, "no unsloth-4bit stage on a CUDA machine")
+    return result
+
+
 def run_all(scale: float = 1.0) -> list[dict[str, Any]]:
     """Every campaign; ``scale`` multiplies the generated-input counts."""
     return [
@@ -503,6 +527,7 @@ def run_all(scale: float = 1.0) -> list[dict[str, Any]]:
         fuzz_nesting_and_arrays(int(400 * scale)),
         model_folder_faults(),
         hub_id_faults(int(150 * scale)),
+        gpu_suite(),
     ]
 
 
