@@ -33,7 +33,7 @@ def build_parser(verb: str) -> tuple[argparse.ArgumentParser, Any]:
     """The argparse parser of ``verb`` (with ``--json``) and the command module."""
     module = importlib.import_module(COMMANDS[verb])
     parser = argparse.ArgumentParser(
-        prog=f"{verb.replace('-', '_')}.py",
+        prog=f"llmops-ft {verb}",
         description=module.HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

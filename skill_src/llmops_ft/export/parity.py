@@ -18,6 +18,7 @@ the measurement as the reason); a GGUF passes when every gated figure is within 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -51,10 +52,14 @@ class Accumulator:
         import numpy as np
 
         ref = np.asarray(ref_logprobs, dtype=np.float64)
-        ours = log_softmax(np.asarray(engine_logits, dtype=np.float64))
-        # rounding can make a KL of identical distributions a hair below zero
-        self.kl.append(np.maximum((np.exp(ref) * (ref - ours)).sum(-1), 0.0))
-        self.same_top.append(ref.argmax(-1) == ours.argmax(-1))
+        with np.errstate(invalid="ignore", over="ignore"):
+            ours = log_softmax(np.asarray(engine_logits, dtype=np.float64))
+            # rounding can make a KL of identical distributions a hair below zero
+            kl = np.maximum((np.exp(ref) * (ref - ours)).sum(-1), 0.0)
+        broken = ~np.isfinite(ours).all(-1)  # NaN / inf logits (damaged weights): as far from the model as it gets
+        kl[broken] = np.inf
+        self.kl.append(kl)
+        self.same_top.append((ref.argmax(-1) == ours.argmax(-1)) & ~broken)
 
     def add_answer(self, same: bool, margin: float | None = None) -> None:
         """Record whether one greedy answer equals the reference's (and, if not, the margin where it forked)."""
@@ -106,8 +111,14 @@ class Figures:
     fork_margins: list[float]  # per differing answer: how much the reference preferred its own token there
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, floats rounded to 6 significant digits."""
-        return {k: (float(f"{v:.6g}") if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """JSON-ready: floats rounded to 6 significant digits, a non-finite one (broken logits) as None."""
+        return {k: (float(f"{v:.6g}") if math.isfinite(v) else None) if isinstance(v, float) else v
+                for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Figures:
+        """Inverse of :meth:`to_dict` (None back to infinity for the KL figures, NaN otherwise)."""
+        return cls(**{k: (math.inf if k.startswith("kl_") else math.nan) if v is None else v for k, v in data.items()})
 
     def line(self) -> str:
         """One line for the verification table."""
@@ -208,15 +219,19 @@ def comparison_table(rows: list[dict[str, Any]]) -> str:
     head += [f"{m['label']} (llama.cpp / Python)" for m in metrics]
     lines = ["| " + " | ".join([*head, "bounds"]) + " |", "|" + " --- |" * (len(head) + 1)]
     for r in rows:
-        cells = [f"`{r['quant']}`", f"{r['bytes'] / 2**20:.1f}" if r["bytes"] else "-", f"{r['kl_mean']:.4g}",
-                 f"{r['kl_p99']:.4g}", f"{r['same_top_p']:.1%}", f"{r['answers_identical']:.1%}",
-                 f"{r['answers_kept']:.1%}"]
+        cells = [f"`{r['quant']}`", f"{r['bytes'] / 2**20:.1f}" if r["bytes"] else "-", _cell(r["kl_mean"], ".4g"),
+                 _cell(r["kl_p99"], ".4g"), _cell(r["same_top_p"], ".1%"), _cell(r["answers_identical"], ".1%"),
+                 _cell(r["answers_kept"], ".1%")]
         cells += [f"{m['gguf']:.1%} / {m['python']:.1%}" for m in r.get("task") or []]
         verdict = "within" if r["passes"] else "outside"
         extra = [" (measured, not written)" if not r["requested"] else "", " (chosen)" if r["chosen"] else ""]
         cells.append(verdict + "".join(extra))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
 
 
 def side_by_side(summary: dict[str, Any]) -> dict[str, Any]:

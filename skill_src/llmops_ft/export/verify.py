@@ -373,7 +373,7 @@ def _task(ref: Reference, texts: list[str]) -> list[dict[str, Any]] | None:
 def _parity_check(label: str, entry: dict[str, Any], required: bool) -> Check:
     from .parity import PARITY_CHECK, Figures
 
-    figures = Figures(**entry["figures"])
+    figures = Figures.from_dict(entry["figures"])
     bounds = ", ".join(f"{k} {v:g}" for k, v in entry["bounds"].items())
     detail = figures.line() + (f"; outside the {entry['quant']} bounds: " + "; ".join(entry["failed"])
                                if entry["failed"] else f"; within the {entry['quant']} bounds ({bounds})")

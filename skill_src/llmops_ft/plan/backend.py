@@ -57,7 +57,7 @@ def choose_backend(requested: str, *, in_process: bool = False, here: bool = Tru
         return "unsloth", None
     if requested == "unsloth":
         raise UserError(f"the config asks for unsloth, and it does not import here: {error}; fix the install "
-                        "(scripts/doctor.py says how), or set backend: auto (falls back to hf) or hf",
+                        "(llmops-ft doctor says how), or set backend: auto (falls back to hf) or hf",
                         field="backend")
     return "hf", f"unsloth does not import here ({error}); planning and training use the transformers + peft backend"
 
