@@ -91,7 +91,7 @@ def open_model(
     if kind == "merged":
         from .model_files import check_model_folder
 
-        check_model_folder(Path(folder), weights=True)
+        check_model_folder(Path(folder), weights=True, tokenizer=True)
     model = load_causal_lm(folder, field=field, trust_remote_code=trust_remote_code, dtype=torch.float32).eval()
     return HFModel(model, load_tokenizer(folder, trust_remote_code), kind=kind, source=ref, batch_size=batch_size)
 

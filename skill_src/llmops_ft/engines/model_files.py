@@ -97,18 +97,18 @@ def check_weights(folder: Path, *, required: bool = True) -> None:
         raise UserError("no weights: no *.safetensors file; the folder is incomplete", file=str(folder))
 
 
-def check_tokenizer_files(folder: Path) -> None:
-    """The folder has a tokenizer, and its JSON files parse."""
-    if not any((folder / name).is_file() for name in TOKENIZER_ANY):
+def check_tokenizer_files(folder: Path, *, required: bool = True) -> None:
+    """The tokenizer's JSON files parse; with ``required`` (a tokenizer is loaded from here) one must be there."""
+    if required and not any((folder / name).is_file() for name in TOKENIZER_ANY):
         raise UserError(f"no tokenizer files ({', '.join(TOKENIZER_ANY)}); the folder is incomplete", file=str(folder))
     for name in TOKENIZER_JSON:
         if (folder / name).is_file() and not isinstance(read_json_file(folder / name), dict):
             raise UserError("expected a JSON object", file=str(folder / name))
 
 
-def check_model_folder(folder: Path, *, weights: bool = False) -> dict[str, Any]:
-    """config.json parses and names a model type; tokenizer files parse; the safetensors present are complete
-    (with ``weights``: at least one is there). Returns the config."""
+def check_model_folder(folder: Path, *, weights: bool = False, tokenizer: bool = False) -> dict[str, Any]:
+    """config.json parses and names a model type; the tokenizer files present parse; the safetensors present are
+    complete. With ``weights`` / ``tokenizer`` they must be there too. Returns the config."""
     path = folder / "config.json"
     if not path.is_file():
         raise UserError("not a Hugging Face model folder (no config.json)", file=str(folder))
@@ -121,7 +121,7 @@ def check_model_folder(folder: Path, *, weights: bool = False) -> dict[str, Any]
     generation = folder / "generation_config.json"
     if generation.is_file() and not isinstance(read_json_file(generation), dict):
         raise UserError("expected a JSON object", file=str(generation))
-    check_tokenizer_files(folder)
+    check_tokenizer_files(folder, required=tokenizer)
     check_weights(folder, required=weights)
     return config
 

@@ -61,7 +61,7 @@ def export(
 ) -> dict[str, Any]:
     """Export a training run; returns the summary (also OUT/export.json). GGUF parity: on eval_data, else val."""
     started = time.time()
-    run = load_run(run_dir, trust_remote_code=trust_remote_code, field="--run")
+    run = load_run(run_dir, trust_remote_code=trust_remote_code)
     out_path = Path(out)
     output = _output_rules(to, run)
     check_output_dir(out_path, force=force, **output)
