@@ -150,14 +150,19 @@ def plain_trl(config_path: Path, out: Path) -> None:
             return Trainer.compute_loss(self, model, inputs, return_outputs, num_items_in_batch)
 
     rows: list[dict[str, Any]] = []
+    losses: list[float] = []
 
-    class Clock(TrainerCallback):  # measurement only: non-pad tokens (the Trainer's own count) and time per step
+    class Clock(TrainerCallback):  # measurement only: non-pad tokens (the Trainer's own count), time, losses
         def on_train_begin(self, args, state, control, **kwargs):
             self.started, self.cpu_started = time.perf_counter(), time.process_time()
 
         def on_step_end(self, args, state, control, **kwargs):
             rows.append({"tokens": state.num_input_tokens_seen, "time_s": time.perf_counter() - self.started,
                          "cpu_s": time.process_time() - self.cpu_started})
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                losses.append(logs["loss"])
 
     bf16 = bool(cpu_bf16_flags())  # trl's default is bf16=True; on a CPU without bf16 a user turns it off
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +179,9 @@ def plain_trl(config_path: Path, out: Path) -> None:
                            dataset_kwargs={"skip_prepare_dataset": True}, remove_unused_columns=False),
         )
         output = trainer.train()
-    result = steady(rows) | {"final_loss": output.training_loss, "dtype": "bfloat16" if bf16 else "float32"}
+    last = losses[-min(3, max(1, len(losses) // 2)):]  # train.py's final_loss: the mean of the last 3 logs
+    result = steady(rows) | {"final_loss": sum(last) / len(last), "train_loss_mean": output.training_loss,
+                             "dtype": "bfloat16" if bf16 else "float32"}
     out.write_text(json.dumps(result), encoding="utf-8")
 
 

@@ -189,19 +189,22 @@ def training_section(path: Path) -> list[str]:
     lines = ["", "## Training, measured", "",
              f"`benchmarks/bench_train.py` on {r['date']} ({r['model']}; {r['seconds']} s; load average "
              f"{r['load_average_1min']['start']} -> {r['load_average_1min']['end']} on {r['machine']['cores']} "
-             "cores). Best run of each variant, steady state (steps 2 to the end):", "",
-             "| variant | dtype | tokens/s | tokens/CPU-s | final loss | MFU (wall) |",
-             "| --- | --- | --- | --- | --- | --- |"]
+             "cores). Best run of each variant, steady state (steps 2 to the end); final loss is the mean of the "
+             "last 3 logged losses:", "",
+             "| variant | dtype | tokens/s | tokens/CPU-s | final loss | MFU (wall) | MFU (CPU time) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, runs in r["runs"].items():
         best = max(runs, key=lambda run: run["tokens_per_cpu_s"])
-        mfu = f"{100 * best['mfu']:.2f}%" if "mfu" in best else "-"
+        mfu = [f"{100 * best[key]:.1f}%" if best.get(key) is not None else "-" for key in ("mfu", "mfu_cpu_time")]
+        loss = f"{best['final_loss']:.4f}" if "final_loss" in best else "-"
         lines.append(f"| {name} | {best.get('dtype', '-')} | {best['tokens_per_s']} | {best['tokens_per_cpu_s']} | "
-                     f"{best['final_loss']:.4f} | {mfu} |")
+                     f"{loss} | {mfu[0]} | {mfu[1]} |")
     dtype = r["dtype"]
     probe = dtype["matmul_gflops_1_thread"]
-    lines += ["", "MFU = 4 x parameters x tokens/s over the peak train.py measures when it starts (a square matmul "
-                  "at the dtype in use, with the run's threads; `LLMOPS_FT_PEAK_FLOPS` overrides it); train.py "
-                  "writes it to every metrics.jsonl row, the progress line and run.json.", "",
+    lines += ["", "MFU = 4 x parameters x tokens/s over the peak train.py measures when it starts (the best of 5 "
+                  "square matmuls at the dtype in use, with the run's threads; `LLMOPS_FT_PEAK_FLOPS` overrides it); "
+                  "train.py writes it to every metrics.jsonl row, the progress line and run.json. On a shared "
+                  "machine the wall-clock MFU counts the neighbours' time; the CPU-time MFU is the work's.", "",
               f"bf16 on this CPU: flags {', '.join(dtype['cpu_bf16_flags']) or 'none (no avx512_bf16/amx_bf16)'}; a "
               f"256x256 matmul on one thread runs at {probe['bfloat16']} GFLOP/s in bf16 and {probe['float32']} in "
               "fp32."]

@@ -313,6 +313,9 @@ def atomic_dir(path: str | os.PathLike, force: bool = False, *, owner: str | Non
     the files are moved one by one: same-named files are replaced, everything else stays, but for files that
     ``owner``'s manifest lists from its earlier output and this run did not write again. With ``owner`` (and
     ``manifest``) the manifest is written too. The folder and its files get the modes the user's umask gives.
+
+    Without ``owner`` the folder is a cache the package owns whole (the converted model, docs_cache/): it is
+    replaced as a whole, the caller carrying over whatever it keeps.
     """
     name = owner or "this command"
     check_output_dir(path, owner=name, force=force, may_write=may_write, inputs=inputs, field=field, ours=ours)
@@ -322,10 +325,24 @@ def atomic_dir(path: str | os.PathLike, force: bool = False, *, owner: str | Non
     try:
         os.chmod(tmp, 0o777 & ~_umask())
         yield tmp
-        mine = _is_ours(out, owner, ours) if out.is_dir() else False
-        _commit(tmp, out, str(path), name, owner if manifest else None, mine, field)
+        if owner is None:
+            _replace_whole(tmp, out)
+        else:
+            mine = _is_ours(out, owner, ours) if out.is_dir() else False
+            _commit(tmp, out, str(path), name, owner if manifest else None, mine, field)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _replace_whole(tmp: Path, out: Path) -> None:
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def _write_manifest(folder: Path, owner: str, files: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 VRAM is what the driver reports as usable (nvidia-smi's total), in GiB; bf16 needs compute capability >= 8.0
 (Ampere). The table holds public spec-sheet facts. On CPU, bf16 needs the instructions (avx512_bf16 or amx_bf16):
-without them torch emulates bf16 matmuls, about 100x slower than float32 (benchmarks/results/train.json).
+without them torch emulates bf16 matmuls, tens of times slower than float32 (benchmarks/results/train.json).
 """
 
 from __future__ import annotations
