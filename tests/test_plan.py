@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 from llmops_ft.config import ConfigError, load_config
+from llmops_ft.config.gpus import cpu_bf16_flags
 from llmops_ft.errors import UserError
 from llmops_ft.plan import make_plan
 from llmops_ft.plan.architectures import KNOWN, from_hf_config, lookup, resolve_architecture
@@ -36,7 +37,8 @@ def test_terms_add_up_and_dtype_follows_the_gpu(repo):
     a100 = plan_of(repo, A100_LORA)
     assert a100["precision"]["dtype"] == "bfloat16"
     assert 14.9 < a100["memory_gib"]["weights"] < 15.0  # 8.03e9 params * 2 bytes
-    assert plan_of(repo, CPU_SMOKE)["precision"]["dtype"] == "float32"
+    cpu_dtype = "bfloat16" if cpu_bf16_flags() else "float32"  # the CPU rule: test_train_precision.py
+    assert plan_of(repo, CPU_SMOKE)["precision"]["dtype"] == cpu_dtype
 
 
 def test_activations_without_checkpointing_dwarf_the_alternatives(repo):
