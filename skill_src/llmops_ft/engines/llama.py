@@ -186,6 +186,21 @@ class LlamaCppModel:
         self.llm.eval(tokens)
         return np.array(self.llm.scores[: len(tokens)], dtype=np.float32)
 
+    def continuation_logits(self, prompt: list[int], continuation: list[int]):
+        """Logits predicting each token of ``continuation`` after ``prompt``, shape (len(continuation), n_vocab)
+        (needs logits_all=True). The longest prefix already evaluated is reused, so right after ``greedy(prompt)``
+        only the tokens past the point where the two continuations part are evaluated again."""
+        import numpy as np
+
+        from .sequences import common_prefix
+
+        target = prompt + continuation[:-1]  # the last token is predicted, never fed
+        keep = common_prefix(list(self.llm._input_ids[: self.llm.n_tokens]), target)
+        self.llm.n_tokens = keep  # the rows before ``keep`` were computed on this same prefix
+        if keep < len(target):
+            self.llm.eval(target[keep:])
+        return np.array(self.llm.scores[len(prompt) - 1 : len(target)], dtype=np.float32)
+
     def close(self) -> None:
         """Free the llama.cpp model and context now (not at interpreter exit, where it can fail)."""
         if getattr(self, "llm", None) is not None:

@@ -337,9 +337,9 @@ def _parity_entry(quant: str, path: Path, llm, ref: Reference, requested: bool) 
     acc = parity.Accumulator()
     texts = []
     for i, (prompt, seq) in enumerate(zip(ref.prompts, ref.sequences(), strict=True)):
-        # teacher-forced first: the greedy run then finds the prompt already in llama.cpp's KV cache
-        acc.add_positions(ref.logprobs[i], llm.logits(seq)[len(prompt) - 1 : len(seq) - 1])
+        # greedy first: teacher-forcing on the reference's answer then re-evaluates only what follows a fork
         got, want = llm.greedy(prompt, ANSWER_TOKENS), ref.continuations[i]
+        acc.add_positions(ref.logprobs[i], llm.continuation_logits(prompt, seq[len(prompt) :]))
         acc.add_answer(got == want, None if got == want else _fork_margin(got, want, ref.logprobs[i], ref.end_ids))
         texts.append(llm.decode(got[0]))
     figures = acc.figures()
