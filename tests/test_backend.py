@@ -68,10 +68,11 @@ def test_the_answer_is_an_import_and_is_kept(monkeypatch, tmp_path):
 
 def test_plan_and_train_agree_on_the_backend(no_cpu_fallback, tmp_path):
     """backend auto: the plan and train's dry run name the same backend, and the plan notes why."""
-    plan = _verb("plan", "--config", str(CPU_SMOKE), "--json", env=no_cpu_fallback)
+    plan = _verb("plan", "--config", str(CPU_SMOKE), "--set", "backend=auto", "--json", env=no_cpu_fallback)
     assert plan.returncode == 0, plan.stderr[-2000:]
     planned = json.loads(plan.stdout)
-    dry = _verb("train", "--config", str(CPU_SMOKE), "--dry-run", "--json", "--set", f"output_dir={tmp_path / 'r'}",
+    dry = _verb("train", "--config", str(CPU_SMOKE), "--dry-run", "--json", "--set", "backend=auto",
+                "--set", f"output_dir={tmp_path / 'r'}",
                 "--set", f"dataset.path={REPO / 'examples' / 'task_api' / 'train.jsonl'}", env=no_cpu_fallback)
     assert dry.returncode == 0, dry.stderr[-2000:]
     trained = json.loads(dry.stdout)

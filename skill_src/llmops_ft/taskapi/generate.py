@@ -170,9 +170,13 @@ UPDATE_FIELDS: dict[str, tuple[float, FieldMaker, list[str]]] = {
 
 
 def _join(ctx: Ctx, head: str, fragments: list[str]) -> str:
+    """``head`` and the fragments, joined; never "and" right after a title (titles hold "and" too) or before "and"."""
     text = head
-    for fragment in fragments:
-        text += ctx.pick(V.JOINERS) + fragment
+    for i, fragment in enumerate(fragments):
+        joiners = V.JOINERS
+        if (i == 0 and head.endswith(FREE_TEXTS)) or fragment.startswith("and "):
+            joiners = [j for j in joiners if "and" not in j]
+        text += ctx.pick(joiners) + fragment
     return text
 
 
