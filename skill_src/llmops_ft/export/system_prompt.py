@@ -16,7 +16,6 @@ file) gives no SYSTEM from the rows, and a note says why.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..io import numbered_jsonl
 
 DATE_SLOT = "{{ currentDate }}"
 _ISO_DATE = re.compile(r"(?<![0-9])[0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])")
@@ -151,24 +151,17 @@ def training_system(info: dict[str, Any], run_dir: Path) -> TrainingSystem:
 
 def _opening_system_prompts(path: Path):
     """Each row's opening system text (None when the row has no system turn, or is a plain-text row)."""
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"not valid JSON ({exc.msg})", file=str(path), line=number) from None
-            messages = row.get("messages") if isinstance(row, dict) else None
-            if isinstance(row, dict) and "text" in row and messages is None:
-                yield None
-                continue
-            if not isinstance(messages, list):
-                raise UserError('expected a {"messages": [...]} or {"text": ...} row', file=str(path), line=number,
-                                field="messages")
-            first = messages[0] if messages and isinstance(messages[0], dict) else {}
-            content = first.get("content")
-            if first.get("role") == "system" and not isinstance(content, str):
-                raise UserError("the system turn's content is not a string", file=str(path), line=number,
-                                field="messages[0].content")
-            yield content if first.get("role") == "system" else None
+    for number, row in numbered_jsonl(path):
+        messages = row.get("messages") if isinstance(row, dict) else None
+        if isinstance(row, dict) and "text" in row and messages is None:
+            yield None
+            continue
+        if not isinstance(messages, list):
+            raise UserError('expected a {"messages": [...]} or {"text": ...} row', file=str(path), line=number,
+                            field="messages")
+        first = messages[0] if messages and isinstance(messages[0], dict) else {}
+        content = first.get("content")
+        if first.get("role") == "system" and not isinstance(content, str):
+            raise UserError("the system turn's content is not a string", file=str(path), line=number,
+                            field="messages[0].content")
+        yield content if first.get("role") == "system" else None
