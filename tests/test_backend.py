@@ -106,7 +106,7 @@ def test_planning_for_another_machine_says_what_it_assumed():
 
     here = (detect_cuda() or {}).get("name")
     other = next(name for name in GPUS if name not in ("cpu", here))
-    config = load_config(str(CPU_SMOKE))
+    config = load_config(str(CPU_SMOKE), ["backend=auto"])
     plan = make_plan(config, gpu=other)
     assert plan["backend"] == "hf" and any("planned as hf (the larger footprint)" in n for n in plan["notes"])
     asked = make_plan({**config, "backend": "unsloth"}, gpu=other)

@@ -376,3 +376,23 @@ def test_eval_data_problems_are_one_line_before_any_work(tiny_run, tmp_path):
             export(str(tiny_run), to, str(tmp_path / "x"), quants=["f16"] if to == "gguf" else None, **kwargs)
         assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "x").exists()
+
+
+def test_llama_continuation_logits_equal_a_fresh_teacher_forced_pass(gguf_export):
+    """Parity reuses greedy's KV cache and logits; they must be those of a fresh pass over the same tokens."""
+    import numpy as np
+    from llmops_ft.engines.llama import LlamaCppModel
+
+    llm = LlamaCppModel(Path(gguf_export["out"]) / "tiny-task-f16.gguf", n_ctx=512, logits_all=True)
+    try:
+        prompt = llm.prompt_ids([{"role": "user", "content": "Create a task to call Ana tomorrow"}])
+        answer, _ = llm.greedy(prompt, 12)
+        other = answer[:5] + [answer[5] + 1] + answer[6:]  # parts from greedy's answer at token 5
+        reused = [llm.continuation_logits(prompt, c) for c in (answer, other)]
+        fresh = [llm.logits(prompt + c)[len(prompt) - 1 : len(prompt) + len(c) - 1] for c in (answer, other)]
+    finally:
+        llm.close()
+    for a, b in zip(reused, fresh, strict=True):
+        assert a.shape == b.shape == (12, 49152)
+        np.testing.assert_allclose(a, b, atol=2e-3 * float(np.abs(b).max()))
+    assert not np.allclose(reused[0][6:], reused[1][6:])  # after the fork the two contexts differ
