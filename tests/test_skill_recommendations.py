@@ -87,7 +87,7 @@ def test_semantic_problems_are_reported(tmp_path, old, new, expected):
 
 
 def test_unreadable_yaml_points_at_the_line(tmp_path):
-    path = _variant(tmp_path, "    value: 0.05\n", "    value: [0.05\n")
+    path = _variant(tmp_path, "    value: 0.75\n", "    value: [0.75\n")
     with pytest.raises(UserError) as err:
         load_set(path)
     assert "not valid YAML" in str(err.value)
