@@ -124,3 +124,47 @@ def test_train_refuses_a_config_asking_for_trust_without_the_flag(custom_model, 
     code, err = cli(capsys, "train", "--config", config, "--dry-run")
     assert code == 2 and not marker.exists()
     assert f"{config}: model.trust_remote_code: the config asks to run Python code" in err
+
+
+CUSTOM_TOKENIZER = '''import os
+import pathlib
+
+from transformers import PreTrainedTokenizerFast
+
+pathlib.Path(os.environ.get("LLMOPS_FT_TEST_MARKER", "ran-custom-code.txt")).write_text("ran")
+
+
+class CustomTokenizerFast(PreTrainedTokenizerFast):
+    pass
+'''
+
+
+@pytest.fixture(scope="module")
+def custom_tokenizer(tmp_path_factory, tiny_model_dir) -> Path:
+    """The tiny Llama whose tokenizer class is the repository's own code (tokcustom.py)."""
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path_factory.mktemp("customtok") / "tinytok"))
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.update(tokenizer_class="CustomTokenizerFast",
+                  auto_map={"AutoTokenizer": [None, "tokcustom.CustomTokenizerFast"]})
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+    (folder / "tokcustom.py").write_text(CUSTOM_TOKENIZER)
+    return folder
+
+
+def test_prep_loads_a_tokenizer_with_repository_code_only_with_the_flag(custom_tokenizer, tmp_path):
+    """Each in its own process (transformers imports the module once per process)."""
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                             {"role": "assistant", "content": "hello"}]}) + "\n")
+    marker = tmp_path / "ran.txt"
+    env = {**os.environ, "LLMOPS_FT_TEST_MARKER": str(marker), "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    base = [sys.executable, str(REPO / "scripts" / "prep.py"), str(data), "--model", str(custom_tokenizer)]
+    refused = subprocess.run([*base, "--out", str(tmp_path / "a")], capture_output=True, text=True, env=env,
+                             timeout=600)
+    assert refused.returncode == 2 and not marker.exists(), refused.stderr[-2000:]
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--model" in lines[0] and "trust_remote_code" in lines[0], refused.stderr
+    trusted = subprocess.run([*base, "--out", str(tmp_path / "b"), "--trust-remote-code", "--json"],
+                             capture_output=True, text=True, env=env, timeout=600)
+    assert trusted.returncode == 0, trusted.stderr[-2000:]
+    assert marker.read_text() == "ran" and json.loads(trusted.stdout)["kept"] == 1

@@ -40,3 +40,15 @@ def build_parser(verb: str) -> tuple[argparse.ArgumentParser, Any]:
     module.configure(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON result object on stdout")
     return parser, module
+
+
+def add_force_flag(parser: argparse.ArgumentParser, replaces: str) -> None:
+    """``--force``: ``replaces`` says which of the verb's own files it replaces (never anyone else's)."""
+    parser.add_argument("--force", action="store_true", help=f"{replaces} (other files are kept)")
+
+
+def add_trust_flag(parser: argparse.ArgumentParser, what: str = "the model",
+                   never: str = "a run's run.json never turns it on") -> None:
+    """``--trust-remote-code``: only the command line lets ``what`` run Python code from its repository."""
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help=f"let {what} run Python code from its repository (off unless given here; {never})")

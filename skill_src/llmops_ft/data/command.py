@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.commands import add_force_flag, add_trust_flag
 from ..core.result import Result
 from .formats import FORMATS
 from .prep import DEFAULT_VAL_FRACTION, prepare
@@ -44,8 +45,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, help="split seed (default: the recommended training.seed)")
     parser.add_argument("--no-dedupe", action="store_true", help="keep exact duplicates")
     parser.add_argument("--strict", action="store_true", help="fail (exit 2) on any rejected row")
-    parser.add_argument("--force", action="store_true",
-                        help="replace prep's own files in an earlier prep output (other files there are kept)")
+    add_force_flag(parser, "replace prep's own files in an earlier prep output")
+    add_trust_flag(parser, "the --model tokenizer", "prep never trusts it otherwise")
 
 
 def run(args: argparse.Namespace) -> Result:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> Result:
     report = prepare(
         args.inputs, args.out, fmt=args.fmt, model=args.model, max_seq_length=args.max_seq_length,
         val_fraction=args.val_fraction, seed=args.seed, dedupe=not args.no_dedupe, strict=args.strict,
-        force=args.force,
+        force=args.force, trust_remote_code=args.trust_remote_code,
     )
     return Result(data={"ok": True, "out": str(args.out), **report}, text=summarise(report, args.out))
 

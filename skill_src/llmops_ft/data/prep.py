@@ -47,6 +47,7 @@ def prepare(
     dedupe: bool = True,
     strict: bool = False,
     force: bool = False,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
     """Prepare ``inputs`` into ``out_dir`` (train/val/rejects/duplicates .jsonl + report.json); return the report.
 
@@ -66,7 +67,8 @@ def prepare(
     check_output_dir(out_dir, force=force, **output)
     stats = None
     if model:
-        stats = TokenStats(load_tokenizer(model), max_seq_length or recommended("training.max_seq_length"))
+        limit = max_seq_length or recommended("training.max_seq_length")
+        stats = TokenStats(load_tokenizer(model, trust_remote_code), limit)
     seed = recommended("training.seed") if seed is None else seed
     summary = InputSummary()
     with atomic_dir(out_dir, force=force, **output) as tmp:

@@ -22,15 +22,16 @@ from .formats import RowError
 Span = tuple[int, int]
 
 
-def load_tokenizer(model: str):
-    """The fast tokenizer (with chat template) of ``model``: an embedded name, a local HF folder or a hub id."""
+def load_tokenizer(model: str, trust_remote_code: bool = False):
+    """The fast tokenizer (with chat template) of ``model``: an embedded name, a local HF folder or a hub id.
+    ``trust_remote_code`` comes from prep's command line only."""
     from transformers import AutoTokenizer
 
     from ..engines.models import resolve_model
 
     path = resolve_model(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load the tokenizer: {exc}", file=model, field="--model") from exc
     if not getattr(tokenizer, "is_fast", False):

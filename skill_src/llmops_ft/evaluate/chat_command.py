@@ -7,6 +7,7 @@ import sys
 import time
 from typing import Any
 
+from ..core.commands import add_trust_flag
 from ..errors import UserError
 
 HELP = """Chat with a model: greedy answers, stopping at the end-of-turn token.
@@ -31,9 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt", help="one user message (else: interactive loop, or stdin when piped)")
     parser.add_argument("--system", help="system prompt (default: the run's training system prompt, if any)")
     parser.add_argument("--max-new-tokens", type=int, default=256, help="answer length cap (default 256)")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="let the model run Python code from its repository (off unless given here; a run's "
-                             "run.json never turns it on)")
+    add_trust_flag(parser)
 
 
 def run(args: argparse.Namespace) -> Any:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core.commands import add_force_flag, add_trust_flag
 from ..errors import UserError
 from ..scoring import Scorer
 
@@ -40,11 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="answer length cap (default 64)")
     parser.add_argument("--batch-size", type=int, default=8, help="HF generation batch (default 8)")
     parser.add_argument("--out", help="write report.json, report.md and predictions.jsonl into this dir")
-    parser.add_argument("--force", action="store_true",
-                        help="replace evaluate's own files in an existing --out dir (other files are kept)")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="let a model run Python code from its repository (off unless given here; a run's "
-                             "run.json never turns it on)")
+    add_force_flag(parser, "replace evaluate's own files in an existing --out dir")
+    add_trust_flag(parser, "a model")
 
 
 def run(args: argparse.Namespace) -> Any:

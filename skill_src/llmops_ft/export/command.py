@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..core.commands import add_force_flag, add_trust_flag
+
 HELP = """Export a training run (train.py's output_dir) and prove the export behaves like the trained model.
 
   --to adapter   the PEFT adapter + tokenizer (chat template) + model card
@@ -47,11 +49,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="JSONL chat rows to measure GGUF parity on (default: the run's val split)")
     parser.add_argument("--verify-rows", type=int, default=PARITY_ROWS, metavar="N",
                         help=f"held-out prompts GGUF parity is measured on (default {PARITY_ROWS})")
-    parser.add_argument("--force", action="store_true",
-                        help="replace export's own files in an existing output dir (other files are kept)")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="let the base model run Python code from its repository (off unless given here; "
-                             "the run's run.json never turns it on)")
+    add_force_flag(parser, "replace export's own files in an existing output dir")
+    add_trust_flag(parser, "the base model", "the run's run.json never turns it on")
 
 
 def run(args: argparse.Namespace) -> Any:

@@ -22,8 +22,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Smallest file first: the order in which a failing quant's replacement is looked for.
-SIZE_ORDER = ("q4_k_m", "q5_k_m", "q8_0", "bf16", "f16", "f32")
+# Smallest file first: the order in which a failing quant's replacement is looked for. f16 and bf16 make files
+# of one size: between them the one closer to the trained model (lower mean KL) is the smaller choice.
+SIZE_ORDER = ("q4_k_m", "q5_k_m", "q8_0", "f16", "bf16", "f32")
+SIZE_RANK = {"q4_k_m": 0, "q5_k_m": 1, "q8_0": 2, "f16": 3, "bf16": 3, "f32": 4}
 # f32 is at least as exact as f16: it is held to f16's bounds.
 BOUND_OF = {"f32": "f16"}
 # figure -> (recommendation id prefix, "max" when the figure must stay at or below its bound, "min" at or above)
@@ -164,15 +166,23 @@ def _fmt(figure: str, value: float) -> str:
     return f"{value:.1%}" if figure.startswith("answers") else f"{value:.4g}"
 
 
-def smallest_passing(passed: dict[str, bool]) -> str | None:
-    """The smallest quant (by file size) among ``passed`` (quant -> passes the gate) that passes, else None."""
-    return next((q for q in SIZE_ORDER if passed.get(q)), None)
+def smallest_passing(entries: dict[str, dict[str, Any]]) -> str | None:
+    """The quant with the smallest file among ``entries`` (quant -> {"passes", "figures"}) that passes, else None;
+    between files of one size, the lower mean KL."""
+    passing = [q for q, e in entries.items() if e.get("passes") and q in SIZE_RANK]
+
+    def key(quant: str) -> tuple[int, float]:
+        kl = (entries[quant].get("figures") or {}).get("kl_mean")
+        return SIZE_RANK[quant], math.inf if kl is None else kl
+
+    return min(passing, key=key) if passing else None
 
 
 def larger_than(quant: str) -> list[str]:
-    """The quants that make a larger file than ``quant``, smallest first (bf16 skipped: f16 is as large and exact)."""
-    index = SIZE_ORDER.index(quant) if quant in SIZE_ORDER else len(SIZE_ORDER)
-    return [q for q in SIZE_ORDER[index + 1 :] if q not in ("bf16", "f32")]
+    """The quants that make a larger file than ``quant``, smallest first, that a failing quant is replaced by
+    (bf16 and f32 are not: f16 is as exact for a run merged in float16, the CPU case)."""
+    rank = SIZE_RANK.get(quant, len(SIZE_RANK))
+    return [q for q in SIZE_ORDER if SIZE_RANK[q] > rank and q not in ("bf16", "f32")]
 
 
 def advice(parity: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -180,7 +190,7 @@ def advice(parity: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     ``parity`` maps quant -> {"passes": bool, "failed": [phrases], ...} (written or only measured).
     """
-    chosen = smallest_passing({q: p["passes"] for q, p in parity.items()})
+    chosen = smallest_passing(parity)
     lines = []
     for quant in SIZE_ORDER:
         entry = parity.get(quant)

@@ -35,7 +35,7 @@ from .gguf_convert import OUTTYPES, convert, estimate_bytes, read_hparams
 from .gguf_vocab import adds_bos, tokenizer_spec
 from .merge import merge_run
 from .modelfile import choose_template, ollama_command, probes, render_modelfile
-from .parity import SIZE_ORDER
+from .parity import smallest_passing
 from .quantize import KQUANTS, quantize, tensor_types
 from .system_prompt import training_system
 
@@ -337,8 +337,7 @@ def _parity_summary(report, quants: list[str], files: list[str]) -> dict[str, An
     """summary["parity"] (quant -> entry, requested or only measured) and the rule's advice, with the file the
     Modelfile points at: the smallest requested quant that passes its bounds (else the first requested)."""
     parity = {entry["quant"]: entry for entry in report.parity.values()}
-    passing = [q for q in quants if parity.get(q, {}).get("passes")]
-    chosen = min(passing, key=SIZE_ORDER.index) if passing else None
+    chosen = smallest_passing({q: parity[q] for q in quants if q in parity})
     result: dict[str, Any] = {"parity": parity, "advice": report.advice}
     if chosen:
         result["modelfile_file"] = files[quants.index(chosen)]

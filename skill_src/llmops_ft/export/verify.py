@@ -440,7 +440,7 @@ def _measure_larger(report: Report, ref: Reference, make: Callable[[str], Path])
     from . import parity
 
     measured = {e["quant"]: e for e in report.parity.values()}
-    rank = {q: i for i, q in enumerate(parity.SIZE_ORDER)}
+    rank = parity.SIZE_RANK
     failing = [q for q, e in measured.items() if e["requested"] and not e["passes"] and q in rank]
     passing = [q for q, e in measured.items() if e["passes"] and q in rank]
     if not failing:

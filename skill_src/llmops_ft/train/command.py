@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from ..core.commands import add_force_flag, add_trust_flag
+
 HELP = """Fine-tune a LoRA adapter as a run config says (Unsloth when it imports, else transformers + peft + trl).
 
 Before loading the model it validates the config (every problem at once), runs the memory plan (stops when it
@@ -35,11 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", default="auto", metavar="auto|never|PATH",
                         help="auto: newest complete checkpoint in output_dir if any (default); never; or a "
                              "checkpoint folder")
-    parser.add_argument("--force", action="store_true",
-                        help="start over: remove an earlier run's files in output_dir first (other files are kept)")
-    parser.add_argument("--trust-remote-code", action="store_true",
-                        help="let the model run Python code from its repository (off unless given here; a config "
-                             "that sets model.trust_remote_code needs this flag too)")
+    add_force_flag(parser, "start over: remove an earlier run's files in output_dir first")
+    add_trust_flag(parser, never="a config that sets model.trust_remote_code needs this flag too")
 
 
 def run(args: argparse.Namespace) -> Any:
