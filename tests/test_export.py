@@ -323,7 +323,8 @@ def test_smollm2_gguf_export_verifies(smollm2_dir, tmp_path):
     # the Task API rows' system prompt varies only by its date: SYSTEM rebuilds it with Ollama's currentDate
     assert ('SYSTEM """Today is {{ currentDate }}. Reply with one Task API call as JSON; use clarify if a detail '
             'is missing."""') in modelfile and "trained by Hugging Face" not in modelfile
-    assert "send the system prompt your rows used with each request" in summary["ollama"]["note"]
+    assert "share one system prompt but for its date" in summary["ollama"]["note"]
+    assert "{{ currentDate }}" in summary["ollama"]["note"]
 
 
 def test_quantizer_failure_is_one_line_and_its_log_stays_quiet(tmp_path, capfd):
