@@ -23,7 +23,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -64,31 +63,59 @@ def train_rows(n_train: int | None, work: Path) -> Path:
     return path
 
 
-def measure(name: str, work: Path) -> dict[str, Any]:
-    """Prep, train and score one variant on the eval set."""
+def train_variant(name: str, work: Path) -> dict[str, Any]:
+    """Prep and train one variant; its run.json (``train_rows`` added)."""
     from llmops_ft.config import load_config
     from llmops_ft.data import prepare
-    from llmops_ft.data.examples import read_examples
     from llmops_ft.demo.job import BACKEND, CONFIG
-    from llmops_ft.evaluate.command import answer_and_score
-    from llmops_ft.scoring import scorer_for
     from llmops_ft.train import train
 
-    n_train, overrides, change = VARIANTS[name]
+    n_train, overrides, _ = VARIANTS[name]
     work.mkdir(parents=True, exist_ok=True)
     prep = prepare([train_rows(n_train, work)], work / "prep", model="smollm2-135m", max_seq_length=256,
                    force=True)
     config = load_config(str(CONFIG), [f"dataset.path={work / 'prep'}", f"output_dir={work / 'run'}",
                                        f"backend={BACKEND}", *overrides])
-    started = time.time()
-    summary = train(config, resume="never", force=True)
-    train_s = time.time() - started
+    train(config, resume="never", force=True)
+    return {**json.loads((work / "run" / "run.json").read_text()), "train_rows": prep["train"]}
+
+
+def measure(name: str, work: Path, score_only: bool) -> dict[str, Any]:
+    """Train one variant (or take its earlier run with ``score_only``) and score it on the eval set."""
+    from llmops_ft.data.examples import read_examples
+    from llmops_ft.evaluate.command import answer_and_score
+    from llmops_ft.scoring import scorer_for
+
+    if score_only:
+        run = json.loads((work / "run" / "run.json").read_text())
+        run["train_rows"] = sum(1 for _ in open(work / "prep" / "train.jsonl"))
+    else:
+        run = train_variant(name, work)
     examples, _ = read_examples(str(EVAL), None)
-    result = answer_and_score(summary["output_dir"], examples, 64, 32, scorer_for([e.target for e in examples]))
-    return {"change": change, "train_rows": prep["train"], "steps": summary["steps"],
-            "train_seconds": round(train_s, 1), "final_loss": summary["final_loss"],
+    result = answer_and_score(str(work / "run"), examples, 64, 32, scorer_for([e.target for e in examples]))
+    return {"change": VARIANTS[name][2], "train_rows": run["train_rows"], "steps": run["steps"],
+            "train_seconds": run["train_runtime_s"], "final_loss": run["final_loss"],
             "scores": {k: result["scores"][k] for k in SCORES}, "field_errors": result["scores"].get("field_errors"),
-            "eval_rows": len(examples)}
+            "eval_rows": len(examples), "exact_rows": exact_rows(result["answers"], examples)}
+
+
+def exact_rows(answers: list[str], examples: list) -> list[int]:
+    """Line numbers of the eval rows answered with exactly the expected call (for paired comparisons)."""
+    from llmops_ft.taskapi.score import score_example
+
+    return [e.line for a, e in zip(answers, examples, strict=True) if score_example(a, e.target)["exact_match"]]
+
+
+def paired(results: dict[str, Any], base: str = "demo") -> list[str]:
+    """Per variant: eval rows it gets exactly right that ``base`` gets wrong, and the reverse."""
+    ref = results["variants"].get(base, {}).get("exact_rows")
+    lines = []
+    for name, r in results["variants"].items():
+        if name != base and ref is not None and "exact_rows" in r:
+            gained, lost = sorted(set(r["exact_rows"]) - set(ref)), sorted(set(ref) - set(r["exact_rows"]))
+            lines.append(f"- `{name}` against `{base}`: {len(gained)} rows right that `{base}` gets wrong, "
+                         f"{len(lost)} the other way.")
+    return lines
 
 
 def commit() -> str:
@@ -113,7 +140,8 @@ def report(results: dict[str, Any]) -> str:
                      f"{r['final_loss']:.3f} | {s['exact_match_rate']:.1%} | {s['action_accuracy']:.1%} | "
                      f"{s['schema_valid_rate']:.1%} | {s['field_f1']:.1%} | {r['date']} at {r['commit']} |")
     lines += ["", "With 150 rows, one row is 0.7 points and the standard error of a rate near 50% is about 4 points: "
-              "a difference under 8 points is within noise of one seed.", ""]
+              "a difference under 8 points is within noise of one seed. Paired, row by row:", "",
+              *paired(results), ""]
     return "\n".join(lines)
 
 
@@ -122,10 +150,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_recipe")
+    parser.add_argument("--score-only", action="store_true", help="score the variants' earlier runs in --work")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"variants": {}}
     for name in args.variants:
-        entry = measure(name, args.work / name)
+        entry = measure(name, args.work / name, args.score_only)
         entry.update(date=datetime.date.today().isoformat(), commit=commit(), load_avg=round(os.getloadavg()[0], 2))
         results["variants"][name] = entry
         atomic_write_json(RESULTS, results)
