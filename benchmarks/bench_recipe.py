@@ -11,6 +11,7 @@ tuning. Variants run one after the other in one invocation, so they share the ma
   first and is the same file), so the same 300 steps see about every row once instead of 1.7 times.
 - ``steps-600``: the committed rows, 600 steps (twice the training time).
 - ``lr-2e-3``: the committed rows and 300 steps at twice the learning rate (the same training time).
+- ``lr-2e-3+rows-1400``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``).
 
 Writes benchmarks/results/recipe.json (each variant's latest measurement, with its commit) and
 benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``.
@@ -46,6 +47,7 @@ VARIANTS: dict[str, tuple[int | None, list[str], str]] = {
     "rows-1400": (1400, [], "1400 generated rows (a superset of the 800), 300 steps"),
     "steps-600": (None, ["training.max_steps=600"], "800 generated rows, 600 steps"),
     "lr-2e-3": (None, ["training.learning_rate=2e-3"], "800 generated rows, 300 steps, learning rate 2e-3"),
+    "lr-2e-3+rows-1400": (1400, ["training.learning_rate=2e-3"], "1400 generated rows, 300 steps, learning rate 2e-3"),
 }
 SCORES = ("exact_match_rate", "action_accuracy", "schema_valid_rate", "field_f1")
 
