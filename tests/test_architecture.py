@@ -54,3 +54,29 @@ def test_a_mutual_import_would_be_found(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     graph = grimp.build_graph("cyclepkg", cache_dir=None)
     assert _mutual_pairs(graph, "cyclepkg") == [("cyclepkg.a", "cyclepkg.b")]
+
+
+MAX_FUNCTION_LINES = 60  # issue 14: no function over 60 lines in the package
+
+
+def _long_functions(root: Path, limit: int) -> list[str]:
+    import ast
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_in_the_package_runs_over_60_lines():
+    assert _long_functions(REPO / "skill_src" / "llmops_ft", MAX_FUNCTION_LINES) == []
+
+
+def test_a_long_function_would_be_found(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"def short():\n    return 1\n\n\ndef long():\n{body}\n")
+    assert _long_functions(tmp_path, MAX_FUNCTION_LINES) == ["m.py:5 long (61 lines)"]
