@@ -6,12 +6,16 @@ backend) and changes exactly one thing; the tuned model then answers the 150 eva
 and the Task API scorer scores it. The hand-written held-out set is never read here: it stays untouched by
 tuning. Variants run one after the other in one invocation, so they share the machine and the code:
 
-- ``demo``: the committed recipe (train.jsonl's 800 rows, 300 steps).
-- ``rows-1400``: the generator's first 1400 train conversations instead of 800 (a superset; eval.jsonl is drawn
-  first and is the same file), so the same 300 steps see about every row once instead of 1.7 times.
-- ``steps-600``: the committed rows, 600 steps (twice the training time).
-- ``lr-2e-3``: the committed rows and 300 steps at twice the learning rate (the same training time).
-- ``lr-2e-3+rows-1400``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``).
+Every variant names its rows, learning rate and steps outright, so its meaning does not move when the committed
+recipe does. ``demo`` is the committed recipe (since stop 17: the generator's 1400 rows, lr 2e-3, 300 steps);
+``lr-1e-3`` was the committed recipe up to stop 16:
+
+- ``lr-1e-3``: the generator's first 800 rows, learning rate 1e-3, 300 steps (the demo up to stop 16).
+- ``rows-1400``: the first 1400 rows instead of 800 (a superset; eval.jsonl is drawn first and is the same
+  file), so the same 300 steps see about every row once instead of 1.7 times; lr 1e-3.
+- ``steps-600``: 800 rows, lr 1e-3, 600 steps (twice the training time).
+- ``lr-2e-3``: 800 rows, 300 steps at twice the learning rate (the same training time).
+- ``demo``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``), the committed recipe.
 
 Writes benchmarks/results/recipe.json (each variant's latest measurement, with its commit) and
 benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``.
@@ -40,22 +44,26 @@ from llmops_ft.io import atomic_write_json, atomic_write_jsonl, atomic_write_tex
 RESULTS = HERE / "results" / "recipe.json"
 REPORT = HERE / "RECIPE.md"
 EVAL = REPO / "examples" / "task_api" / "eval.jsonl"
-TRAIN = REPO / "examples" / "task_api" / "train.jsonl"
-# name -> (train rows from the generator, or None for the committed file; config overrides; what changed)
-VARIANTS: dict[str, tuple[int | None, list[str], str]] = {
-    "demo": (None, [], "the committed recipe: 800 generated rows, 300 steps"),
-    "rows-1400": (1400, [], "1400 generated rows (a superset of the 800), 300 steps"),
-    "steps-600": (None, ["training.max_steps=600"], "800 generated rows, 600 steps"),
-    "lr-2e-3": (None, ["training.learning_rate=2e-3"], "800 generated rows, 300 steps, learning rate 2e-3"),
-    "lr-2e-3+rows-1400": (1400, ["training.learning_rate=2e-3"], "1400 generated rows, 300 steps, learning rate 2e-3"),
+# name -> (train rows from the generator, config overrides, what changed); each states rows, lr and steps
+VARIANTS: dict[str, tuple[int, list[str], str]] = {
+    "lr-1e-3": (800, ["training.learning_rate=1e-3"],
+                "the recipe up to stop 16: 800 generated rows, 300 steps, learning rate 1e-3"),
+    "rows-1400": (1400, ["training.learning_rate=1e-3"],
+                  "1400 generated rows (a superset of the 800), 300 steps, lr 1e-3"),
+    "steps-600": (800, ["training.learning_rate=1e-3", "training.max_steps=600"],
+                  "800 generated rows, 600 steps, lr 1e-3"),
+    "lr-2e-3": (800, ["training.learning_rate=2e-3"], "800 generated rows, 300 steps, learning rate 2e-3"),
+    "demo": (1400, ["training.learning_rate=2e-3", "training.max_steps=300"],
+             "the committed recipe since stop 17: 1400 generated rows, 300 steps, learning rate 2e-3"),
 }
+# (variant, the variant it changes one thing from) for the row-by-row comparisons
+COMPARISONS = [("rows-1400", "lr-1e-3"), ("steps-600", "lr-1e-3"), ("lr-2e-3", "lr-1e-3"), ("demo", "lr-2e-3"),
+               ("demo", "lr-1e-3")]
 SCORES = ("exact_match_rate", "action_accuracy", "schema_valid_rate", "field_f1")
 
 
-def train_rows(n_train: int | None, work: Path) -> Path:
-    """The variant's training file: the committed one, or the generator's first ``n_train`` conversations."""
-    if n_train is None:
-        return TRAIN
+def train_rows(n_train: int, work: Path) -> Path:
+    """The variant's training file: the generator's first ``n_train`` conversations."""
     from llmops_ft.io import read_jsonl
     from llmops_ft.taskapi.generate import generate
 
@@ -110,13 +118,13 @@ def exact_rows(answers: list[str], examples: list) -> list[int]:
     return [e.line for a, e in zip(answers, examples, strict=True) if score_example(a, e.target)["exact_match"]]
 
 
-def paired(results: dict[str, Any], base: str = "demo") -> list[str]:
-    """Per variant: eval rows it gets exactly right that ``base`` gets wrong, and the reverse."""
-    ref = results["variants"].get(base, {}).get("exact_rows")
+def paired(results: dict[str, Any]) -> list[str]:
+    """Per comparison: eval rows the variant gets exactly right that its base gets wrong, and the reverse."""
     lines = []
-    for name, r in results["variants"].items():
-        if name != base and ref is not None and "exact_rows" in r:
-            gained, lost = sorted(set(r["exact_rows"]) - set(ref)), sorted(set(ref) - set(r["exact_rows"]))
+    for name, base in COMPARISONS:
+        rows = [results["variants"].get(n, {}).get("exact_rows") for n in (name, base)]
+        if None not in rows:
+            gained, lost = set(rows[0]) - set(rows[1]), set(rows[1]) - set(rows[0])
             lines.append(f"- `{name}` against `{base}`: {len(gained)} rows right that `{base}` gets wrong, "
                          f"{len(lost)} the other way.")
     return lines
@@ -134,8 +142,9 @@ def report(results: dict[str, Any]) -> str:
     """RECIPE.md: one row per variant, scores on the eval set."""
     lines = ["# Recipe changes, measured on the eval set", "",
              "Generated by `benchmarks/bench_recipe.py` (see its docstring). Each variant changes one thing from "
-             "the demo's recipe and is scored on the 150 rows of examples/task_api/eval.jsonl, greedy, as the "
-             "demo scores. The hand-written held-out set is never used here.", "",
+             "`lr-1e-3` (the demo's recipe up to stop 16) or from another variant, and is scored on the 150 rows "
+             "of examples/task_api/eval.jsonl, greedy, as the demo scores. The hand-written held-out set is never "
+             "used here.", "",
              "| variant | change | train rows | steps | train s | final loss | exact call | exact action | "
              "schema valid | field F1 | measured |", "|" + " --- |" * 11]
     for name, r in results["variants"].items():
