@@ -18,7 +18,8 @@ recipe does. ``demo`` is the committed recipe (since stop 17: the generator's 14
 - ``demo``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``), the committed recipe.
 
 Writes benchmarks/results/recipe.json (each variant's latest measurement, with its commit) and
-benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``.
+benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``; ``--seed N`` trains at another
+seed (kept as ``NAME@seedN`` and compared seed by seed), for differences within one seed's noise.
 """
 
 from __future__ import annotations
@@ -75,14 +76,16 @@ def train_rows(n_train: int, work: Path) -> Path:
     return path
 
 
-def train_variant(name: str, work: Path) -> dict[str, Any]:
-    """Prep and train one variant; its run.json (``train_rows`` added)."""
+def train_variant(name: str, work: Path, seed: int | None) -> dict[str, Any]:
+    """Prep and train one variant (at ``seed``, else the config's); its run.json (``train_rows`` added)."""
     from llmops_ft.config import load_config
     from llmops_ft.data import prepare
     from llmops_ft.demo.job import BACKEND, CONFIG
     from llmops_ft.train import train
 
     n_train, overrides, _ = VARIANTS[name]
+    if seed is not None:
+        overrides = [*overrides, f"training.seed={seed}"]
     work.mkdir(parents=True, exist_ok=True)
     prep = prepare([train_rows(n_train, work)], work / "prep", model="smollm2-135m", max_seq_length=256,
                    force=True)
@@ -92,7 +95,7 @@ def train_variant(name: str, work: Path) -> dict[str, Any]:
     return {**json.loads((work / "run" / "run.json").read_text()), "train_rows": prep["train"]}
 
 
-def measure(name: str, work: Path, score_only: bool) -> dict[str, Any]:
+def measure(name: str, work: Path, score_only: bool, seed: int | None = None) -> dict[str, Any]:
     """Train one variant (or take its earlier run with ``score_only``) and score it on the eval set."""
     from llmops_ft.data.examples import read_examples
     from llmops_ft.evaluate.command import answer_and_score
@@ -102,10 +105,11 @@ def measure(name: str, work: Path, score_only: bool) -> dict[str, Any]:
         run = json.loads((work / "run" / "run.json").read_text())
         run["train_rows"] = sum(1 for _ in open(work / "prep" / "train.jsonl"))
     else:
-        run = train_variant(name, work)
+        run = train_variant(name, work, seed)
     examples, _ = read_examples(str(EVAL), None)
     result = answer_and_score(str(work / "run"), examples, 64, 32, scorer_for([e.target for e in examples]))
-    return {"change": VARIANTS[name][2], "train_rows": run["train_rows"], "steps": run["steps"],
+    change = VARIANTS[name][2] + (f", seed {seed}" if seed is not None else "")
+    return {"change": change, "train_rows": run["train_rows"], "steps": run["steps"],
             "train_seconds": run["train_runtime_s"], "final_loss": run["final_loss"],
             "scores": {k: result["scores"][k] for k in SCORES}, "field_errors": result["scores"].get("field_errors"),
             "eval_rows": len(examples), "exact_rows": exact_rows(result["answers"], examples)}
@@ -119,14 +123,18 @@ def exact_rows(answers: list[str], examples: list) -> list[int]:
 
 
 def paired(results: dict[str, Any]) -> list[str]:
-    """Per comparison: eval rows the variant gets exactly right that its base gets wrong, and the reverse."""
+    """Per comparison (and per extra seed measured for both sides): eval rows the variant gets exactly right that
+    its base gets wrong, and the reverse."""
     lines = []
-    for name, base in COMPARISONS:
-        rows = [results["variants"].get(n, {}).get("exact_rows") for n in (name, base)]
-        if None not in rows:
-            gained, lost = set(rows[0]) - set(rows[1]), set(rows[1]) - set(rows[0])
-            lines.append(f"- `{name}` against `{base}`: {len(gained)} rows right that `{base}` gets wrong, "
-                         f"{len(lost)} the other way.")
+    suffixes = [""] + sorted({k[k.index("@"):] for k in results["variants"] if "@" in k})
+    for suffix in suffixes:
+        for name, base in COMPARISONS:
+            name, base = name + suffix, base + suffix
+            rows = [results["variants"].get(n, {}).get("exact_rows") for n in (name, base)]
+            if None not in rows:
+                gained, lost = set(rows[0]) - set(rows[1]), set(rows[1]) - set(rows[0])
+                lines.append(f"- `{name}` against `{base}`: {len(gained)} rows right that `{base}` gets wrong, "
+                             f"{len(lost)} the other way.")
     return lines
 
 
@@ -164,10 +172,12 @@ def main() -> int:
     parser.add_argument("variants", nargs="+", choices=sorted(VARIANTS))
     parser.add_argument("--work", type=Path, default=REPO / "runs" / "bench_recipe")
     parser.add_argument("--score-only", action="store_true", help="score the variants' earlier runs in --work")
+    parser.add_argument("--seed", type=int, help="train at this seed instead of the config's (kept as NAME@seedN)")
     args = parser.parse_args()
     results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"variants": {}}
-    for name in args.variants:
-        entry = measure(name, args.work / name, args.score_only)
+    for variant in args.variants:
+        name = variant + (f"@seed{args.seed}" if args.seed is not None else "")
+        entry = measure(variant, args.work / name, args.score_only, args.seed)
         entry.update(date=datetime.date.today().isoformat(), commit=commit(), load_avg=round(os.getloadavg()[0], 2))
         results["variants"][name] = entry
         atomic_write_json(RESULTS, results)
