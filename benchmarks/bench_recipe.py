@@ -16,10 +16,14 @@ recipe does. ``demo`` is the committed recipe (since stop 17: the generator's 14
 - ``steps-600``: 800 rows, lr 1e-3, 600 steps (twice the training time).
 - ``lr-2e-3``: 800 rows, 300 steps at twice the learning rate (the same training time).
 - ``demo``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``), the committed recipe.
+- ``lr-4e-3``: ``demo`` at twice its learning rate (the same training time).
+- ``demo-600``: ``demo`` for 600 steps (twice the training time).
 
 Writes benchmarks/results/recipe.json (each variant's latest measurement, with its commit) and
 benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``; ``--seed N`` trains at another
-seed (kept as ``NAME@seedN`` and compared seed by seed), for differences within one seed's noise.
+seed (kept as ``NAME@seedN`` and compared seed by seed), for differences within one seed's noise. A variant
+trains at the config's ``dtype: auto``: on a CPU with bf16 instructions that is bf16 autocast, and the entry is
+kept as ``NAME@bf16``, compared only with other bf16 entries.
 """
 
 from __future__ import annotations
@@ -56,10 +60,15 @@ VARIANTS: dict[str, tuple[int, list[str], str]] = {
     "lr-2e-3": (800, ["training.learning_rate=2e-3"], "800 generated rows, 300 steps, learning rate 2e-3"),
     "demo": (1400, ["training.learning_rate=2e-3", "training.max_steps=300"],
              "the committed recipe since stop 17: 1400 generated rows, 300 steps, learning rate 2e-3"),
+    "lr-4e-3": (1400, ["training.learning_rate=4e-3", "training.max_steps=300"],
+                "1400 generated rows, 300 steps, learning rate 4e-3"),
+    "demo-600": (1400, ["training.learning_rate=2e-3", "training.max_steps=600"],
+                 "1400 generated rows, 600 steps, learning rate 2e-3 (twice the training time)"),
 }
 # (variant, the variant it changes one thing from) for the row-by-row comparisons
 COMPARISONS = [("rows-1400", "lr-1e-3"), ("steps-600", "lr-1e-3"), ("lr-2e-3", "lr-1e-3"), ("demo", "lr-2e-3"),
-               ("demo", "lr-1e-3")]
+               ("demo", "lr-1e-3"),
+               ("lr-4e-3", "demo"), ("demo-600", "demo")]
 SCORES = ("exact_match_rate", "action_accuracy", "schema_valid_rate", "field_f1")
 
 
@@ -112,7 +121,8 @@ def measure(name: str, work: Path, score_only: bool, seed: int | None = None) ->
     return {"change": change, "train_rows": run["train_rows"], "steps": run["steps"],
             "train_seconds": run["train_runtime_s"], "final_loss": run["final_loss"],
             "scores": {k: result["scores"][k] for k in SCORES}, "field_errors": result["scores"].get("field_errors"),
-            "eval_rows": len(examples), "exact_rows": exact_rows(result["answers"], examples)}
+            "eval_rows": len(examples), "exact_rows": exact_rows(result["answers"], examples),
+            "dtype": run["precision"]["dtype"]}
 
 
 def exact_rows(answers: list[str], examples: list) -> list[int]:
@@ -135,6 +145,13 @@ def paired(results: dict[str, Any]) -> list[str]:
                 gained, lost = set(rows[0]) - set(rows[1]), set(rows[1]) - set(rows[0])
                 lines.append(f"- `{name}` against `{base}`: {len(gained)} rows right that `{base}` gets wrong, "
                              f"{len(lost)} the other way.")
+    for name in [k for k in results["variants"] if k.endswith("@bf16")]:
+        base = name.removesuffix("@bf16")
+        if base in results["variants"]:
+            gained, lost = (set(results["variants"][a]["exact_rows"]) - set(results["variants"][b]["exact_rows"])
+                            for a, b in ((name, base), (base, name)))
+            lines.append(f"- `{name}` (bf16 autocast) against `{base}` (float32): {len(gained)} rows right that "
+                         f"`{base}` gets wrong, {len(lost)} the other way.")
     return lines
 
 
@@ -153,11 +170,13 @@ def report(results: dict[str, Any]) -> str:
              "`lr-1e-3` (the demo's recipe up to stop 16) or from another variant, and is scored on the 150 rows "
              "of examples/task_api/eval.jsonl, greedy, as the demo scores. The hand-written held-out set is never "
              "used here.", "",
-             "| variant | change | train rows | steps | train s | final loss | exact call | exact action | "
-             "schema valid | field F1 | measured |", "|" + " --- |" * 11]
+             "| variant | change | precision | train rows | steps | train s | final loss | exact call | exact action | "
+             "schema valid | field F1 | measured |", "|" + " --- |" * 12]
     for name, r in results["variants"].items():
         s = r["scores"]
-        lines.append(f"| `{name}` | {r['change']} | {r['train_rows']} | {r['steps']} | {r['train_seconds']:.0f} | "
+        # entries from before the dtype was recorded all ran on a CPU without bf16 instructions, in float32
+        lines.append(f"| `{name}` | {r['change']} | {r.get('dtype', 'float32')} | {r['train_rows']} | {r['steps']} | "
+                     f"{r['train_seconds']:.0f} | "
                      f"{r['final_loss']:.3f} | {s['exact_match_rate']:.1%} | {s['action_accuracy']:.1%} | "
                      f"{s['schema_valid_rate']:.1%} | {s['field_f1']:.1%} | {r['date']} at {r['commit']} |")
     lines += ["", "With 150 rows, one row is 0.7 points and the standard error of a rate near 50% is about 4 points: "
@@ -178,6 +197,7 @@ def main() -> int:
     for variant in args.variants:
         name = variant + (f"@seed{args.seed}" if args.seed is not None else "")
         entry = measure(variant, args.work / name, args.score_only, args.seed)
+        name += "@bf16" if entry["dtype"] == "bfloat16" else ""  # a run in another precision is another entry
         entry.update(date=datetime.date.today().isoformat(), commit=commit(), load_avg=round(os.getloadavg()[0], 2))
         results["variants"][name] = entry
         atomic_write_json(RESULTS, results)

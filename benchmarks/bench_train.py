@@ -47,7 +47,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "skill_src"))
-RESULTS = REPO / "benchmarks" / "results" / "train.json"
+# one file per kind of CPU: the bf16 comparison and the dtype the other runs train in depend on it
+RESULTS = {"fp32 CPU": REPO / "benchmarks" / "results" / "train.json",
+           "bf16 CPU": REPO / "benchmarks" / "results" / "train_bf16.json"}
 TASK_API = REPO / "examples" / "task_api" / "train.jsonl"
 EVAL = REPO / "examples" / "task_api" / "eval.jsonl"
 DEMO_CONFIG = REPO / "examples" / "configs" / "cpu_smoke.yaml"
@@ -344,8 +346,15 @@ def all_figures(runs: dict[str, list[dict]], dtype: dict[str, Any], busy: bool, 
     ]
 
 
-def run(results: Path | None = RESULTS, dtype_steps: int = DTYPE_STEPS) -> dict[str, Any]:
-    """Every comparison; returns (and writes) the figures."""
+def cpu_kind() -> str:
+    """This machine's key in RESULTS: whether its CPU has bf16 instructions."""
+    from llmops_ft.config.gpus import cpu_bf16_flags
+
+    return "bf16 CPU" if cpu_bf16_flags() else "fp32 CPU"
+
+
+def run(results: Path | None = None, dtype_steps: int = DTYPE_STEPS) -> dict[str, Any]:
+    """Every comparison; returns (and writes, to ``results`` or this CPU kind's file) the figures."""
     started, load_before = time.perf_counter(), os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -380,10 +389,9 @@ def run(results: Path | None = RESULTS, dtype_steps: int = DTYPE_STEPS) -> dict[
         "dtype": dtype,
         "figures": figures,
     }
-    if results is not None:
-        from llmops_ft.io import atomic_write_json
+    from llmops_ft.io import atomic_write_json
 
-        atomic_write_json(results, result)
+    atomic_write_json(results or RESULTS[cpu_kind()], result)
     return result
 
 
@@ -401,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f" = {figure['ours'] / figure['baseline']:.2f}x" if figure.get("baseline") else ""
         print(f"{figure['figure']}: {figure['ours']} {figure['unit']}{ratio} (target {figure['target'] or '-'}, "
               f"met: {figure['met']})")
-    print(f"total {outcome['seconds']} s -> {RESULTS.relative_to(REPO)}")
+    print(f"total {outcome['seconds']} s -> {RESULTS[cpu_kind()].relative_to(REPO)}")
     return 0
 
 

@@ -56,14 +56,20 @@ def bench_prep() -> list[dict]:
 def bench_train() -> list[dict]:
     """train.py tokens/s vs a plain TRL script; padding-free vs padded; MFU; bf16 vs fp32 (benchmarks/bench_train.py).
 
-    With ``--reuse-train`` the figures come from the last bench_train.py run (benchmarks/results/train.json)
-    instead of a new one: that benchmark takes about ten minutes on two cores.
+    Measured on this machine's kind of CPU (with or without bf16 instructions) unless ``--reuse-train``: that
+    benchmark takes about fifteen minutes on two cores. The figures of the other kind, measured on another
+    machine, are kept from its results file, each figure named with the kind it was measured on.
     """
     import bench_train
 
-    if REUSE["train"] and bench_train.RESULTS.exists():
-        return _figures(json.loads(bench_train.RESULTS.read_text())["figures"])
-    return _figures(bench_train.run()["figures"])
+    if not REUSE["train"]:
+        bench_train.run()
+    figures = []
+    for kind, path in bench_train.RESULTS.items():
+        if path.exists():
+            raw = json.loads(path.read_text())["figures"]
+            figures += _figures([{**f, "figure": f"[{kind}] {f['figure']}"} for f in raw])
+    return figures
 
 
 def _figures(raw: list[dict]) -> list[dict]:
@@ -172,7 +178,10 @@ def render_markdown(results: dict[str, Any]) -> str:
         ours = "-" if f["ours"] is None else f"{f['ours']} {f['unit']}"
         lines.append(f"| {f['figure']} | {ours} | {baseline} | {f['ratio'] or '-'} | "
                      f"{f['target'] or '-'} | {met} | {f['note']} |")
-    lines += training_section(HERE / "results" / "train.json")
+    import bench_train
+
+    for kind, path in bench_train.RESULTS.items():
+        lines += training_section(path, kind)
     lines += ["", "## Faults, measured", "", "| campaign | inputs tried | faults injected | failures |",
               "| --- | --- | --- | --- |"]
     for c in results["faults"]:
@@ -181,12 +190,12 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def training_section(path: Path) -> list[str]:
-    """The training details behind the train figures (benchmarks/bench_train.py's results), if measured."""
+def training_section(path: Path, kind: str) -> list[str]:
+    """The training details behind the train figures of one kind of CPU (bench_train.py's results), if measured."""
     if not path.exists():
         return []
     r = json.loads(path.read_text())
-    lines = ["", "## Training, measured", "",
+    lines = ["", f"## Training, measured on a {kind}", "",
              f"`benchmarks/bench_train.py` on {r['date']} ({r['model']}; {r['seconds']} s; load average "
              f"{r['load_average_1min']['start']} -> {r['load_average_1min']['end']} on {r['machine']['cores']} "
              "cores). Best run of each variant, steady state (steps 2 to the end); final loss is the mean of the "
@@ -201,11 +210,11 @@ def training_section(path: Path) -> list[str]:
                      f"{loss} | {mfu[0]} | {mfu[1]} |")
     dtype = r["dtype"]
     probe = dtype["matmul_gflops_1_thread"]
-    lines += ["", "MFU = 4 x parameters x tokens/s over the peak train.py measures when it starts (the best of 5 "
-                  "square matmuls at the dtype in use, with the run's threads; `LLMOPS_FT_PEAK_FLOPS` overrides it); "
+    lines += ["", "MFU = 4 x parameters x tokens/s over the peak train.py measures when it starts (here "
+                  f"{r['runs']['ours'][0].get('peak_source', 'measured')}; `LLMOPS_FT_PEAK_FLOPS` overrides it); "
                   "train.py writes it to every metrics.jsonl row, the progress line and run.json. On a shared "
                   "machine the wall-clock MFU counts the neighbours' time; the CPU-time MFU is the work's.", "",
-              f"bf16 on this CPU: flags {', '.join(dtype['cpu_bf16_flags']) or 'none (no avx512_bf16/amx_bf16)'}; a "
+              f"bf16 on that CPU: flags {', '.join(dtype['cpu_bf16_flags']) or 'none (no avx512_bf16/amx_bf16)'}; a "
               f"256x256 matmul on one thread runs at {probe['bfloat16']} GFLOP/s in bf16 and {probe['float32']} in "
               "fp32."]
     if dtype["measured"]:
@@ -213,7 +222,7 @@ def training_section(path: Path) -> list[str]:
         lines += ["", f"Quality rule, fixed before measuring: {dtype['rule']}. Result: allowed drop "
                       f"{q['allowed_drop']:.3f}; accuracy held: {q['accuracy_held']}; loss held: {q['loss_held']}."]
     else:
-        lines += ["", "So train.py keeps fp32 here (dtype auto), and the bf16-vs-fp32 runs (speed, final loss, eval "
+        lines += ["", "So train.py keeps fp32 there (dtype auto), and the bf16-vs-fp32 runs (speed, final loss, eval "
                       "accuracy, judged by a rule fixed in bench_train.py) run only on a CPU with bf16 instructions."]
     return lines
 

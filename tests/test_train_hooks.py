@@ -93,8 +93,9 @@ def test_trainable_positions_loss_equals_the_models_own_loss_and_gradient(tiny_m
 
 
 def test_bf16_autocasts_matmuls_over_float32_weights_on_cpu(tiny_model_dir, tmp_path):
-    """precision bf16 on CPU: the weights load (and LoRA trains) in float32, the Trainer runs the matmuls under
-    bf16 autocast, the loss is ours and finite, and tokens are counted."""
+    """precision bf16 on CPU: LoRA, norms and embeddings stay float32 and only the frozen linear layers are stored
+    in bf16; the Trainer runs the matmuls under bf16 autocast, in training and in evaluation, the loss is ours and
+    finite, and tokens are counted."""
     import torch
     from llmops_ft.train.backends import load_hf
     from llmops_ft.train.checkpoints import StopOnSignal
@@ -105,13 +106,16 @@ def test_bf16_autocasts_matmuls_over_float32_weights_on_cpu(tiny_model_dir, tmp_
     config = tiny_config(tiny_model_dir, TASK_API, tmp_path / "run", max_steps=2, save_steps=100, padding_free=True)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     model = load_hf(config, str(tiny_model_dir), BF16, CPU)
-    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    kept = {n: p.dtype for n, p in model.named_parameters() if p.requires_grad or "norm" in n or "embed" in n}
+    stored = {n: p.dtype for n, p in model.named_parameters() if "base_layer" in n}
+    assert set(kept.values()) == {torch.float32} and set(stored.values()) == {torch.bfloat16} and stored
     seen = []
     layer = model.base_model.model.model.layers[0].self_attn.q_proj
     layer.base_layer.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     data = to_dataset(tokenize_file(tokenizer, TASK_API, 256, completion_only=True)[:16])
     counter = TokenCounter()
-    trainer, _ = build_trainer(model, tokenizer, data, None, config, precision=BF16, env=CPU, backend="hf",
+    trainer, _ = build_trainer(model, tokenizer, data, data.select(range(4)), config, precision=BF16, env=CPU,
+                               backend="hf",
                                run_dir=tmp_path / "run", stop=StopOnSignal(), callbacks=[], counter=counter,
                                show_progress=False)
     assert trainer.args.bf16 and trainer.own_loss
@@ -119,3 +123,33 @@ def test_bf16_autocasts_matmuls_over_float32_weights_on_cpu(tiny_model_dir, tmp_
     assert seen and set(seen) == {torch.bfloat16}
     assert layer.lora_A["default"].weight.dtype == torch.float32
     assert torch.isfinite(torch.tensor(output.training_loss)) and counter.local > 0
+    assert torch.isfinite(torch.tensor(trainer.evaluate()["eval_loss"]))
+
+
+def test_bf16_weights_stored_once_give_the_losses_and_gradients_autocast_gives(tiny_model_dir):
+    """Frozen linear weights stored in bf16 change nothing under CPU autocast: the same loss and gradients, bit for
+    bit, as float32 weights that autocast rounds at each matmul."""
+    import torch
+    from llmops_ft.train.backends import frozen_linears_to_bf16
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    ids = torch.randint(0, 1000, (2, 24))
+    results = []
+    for stored_in_bf16 in (False, True):
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32),
+                               LoraConfig(r=8, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                torch.nn.init.normal_(p, std=0.5)  # B starts at zero: make the LoRA path count
+        if stored_in_bf16:
+            assert frozen_linears_to_bf16(model) > 3  # the LoRA base layers and the frozen linears around them
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        results.append((loss.item(), {n: p.grad for n, p in model.named_parameters() if p.requires_grad}))
+    (loss32, grads32), (loss16, grads16) = results
+    assert loss16 == loss32 and grads16.keys() == grads32.keys()
+    assert all(torch.equal(grads16[n], grads32[n]) for n in grads32)

@@ -69,6 +69,22 @@ def test_peak_is_measured_at_the_dtype_in_use_unless_the_variable_says(monkeypat
             metrics.peak_flops("cpu", "float32")
 
 
+def test_the_peak_keeps_measuring_for_its_time_box(monkeypatch):
+    """Five products alone read low when a neighbour takes the core for those milliseconds: the peak is the
+    fastest product of at least MATMUL_SECONDS, and stops at MATMUL_MAX_PRODUCTS however fast they are."""
+    import time
+
+    started = time.perf_counter()
+    assert metrics.measure_matmul_flops("cpu", "float32", 64, repeats=1, min_seconds=0.3) > 0
+    assert time.perf_counter() - started >= 0.3
+    monkeypatch.setattr(metrics, "MATMUL_MAX_PRODUCTS", 3)
+    started = time.perf_counter()
+    metrics.measure_matmul_flops("cpu", "float32", 8, repeats=1, min_seconds=60)
+    assert time.perf_counter() - started < 30
+    monkeypatch.delenv(metrics.PEAK_ENV, raising=False)
+    assert metrics.peak_flops("cpu", "float32")[1].endswith(f"best over {metrics.MATMUL_SECONDS} s")
+
+
 def test_mfu_goes_into_the_row_the_progress_line_and_the_summary():
     assert metrics.mfu(n_params=100_000_000, tokens_per_s=200.0, peak=1.6e11) == 0.5
     assert metrics.mfu(n_params=1, tokens_per_s=1.0, peak=None) is None

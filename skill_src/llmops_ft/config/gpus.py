@@ -124,7 +124,7 @@ def resolve_precision(config: dict[str, Any], gpu: str | dict[str, Any] = "auto"
     """The training precision for ``config`` on ``gpu``: {"dtype", "fp16", "bf16"}.
 
     ``dtype: auto`` is float16 on GPUs without bf16 (T4, V100), bfloat16 on Ampere and newer; on CPU bfloat16
-    (autocast over float32 weights, see train.backends) when the CPU has bf16 instructions, else float32.
+    (autocast, see train.backends) when the CPU has bf16 instructions, else float32.
     Asking bfloat16 where the hardware has no bf16 (a T4, a CPU without avx512_bf16/amx_bf16), or float16 on CPU
     (fp16 mixed precision needs CUDA), is a ConfigError naming ``model.dtype``. ``gpu`` is a table name, ``auto``
     (use the config's ``hardware``) or a gpu_info() entry.
@@ -152,6 +152,7 @@ def precision_note(gpu: dict[str, Any], precision: dict[str, Any]) -> str | None
         return None
     flags = gpu.get("bf16_flags") or []
     if precision["bf16"]:
-        return f"bf16 autocast on CPU ({', '.join(flags)}): float32 weights and LoRA, matmuls in bfloat16"
+        return (f"bf16 autocast on CPU ({', '.join(flags)}): LoRA, norms and embeddings in float32, the frozen linear "
+                "layers stored in bfloat16, matmuls in bfloat16")
     return ("float32 on CPU: " + ("the config asks for it" if flags else
                                   "no bf16 instructions here (avx512_bf16 or amx_bf16), so bf16 would be emulated"))

@@ -37,7 +37,7 @@ def settings_for(config: dict[str, Any], gpu: dict[str, Any], dtype: str, backen
     notes = []
     device = "cpu" if gpu["name"] == "cpu" else "cuda"
     width = 4 if dtype == "float32" else 2
-    weight_width = 4 if device == "cpu" else width  # bf16 on CPU is autocast over float32 weights
+    weight_width = 4 if device == "cpu" else width  # CPU weights load in float32 (bf16 casts come after loading)
     optim = config["training"]["optim"]
     if device == "cpu" and optim in EIGHT_BIT_OPTIMIZERS:
         notes.append(f"{optim} needs CUDA bitsandbytes: on CPU training falls back to adamw_torch (fp32 states)")

@@ -65,8 +65,9 @@ def torch_dtype(name: str) -> Any:
 
 
 def weights_dtype(precision: dict[str, Any], device: str) -> str:
-    """The dtype the base weights load in: float32 on CPU (bf16 there is the Trainer's autocast, so the frozen
-    weights, the residual stream and the LoRA weights stay fp32 and only matmuls run in bf16), else the run's."""
+    """The dtype the base weights load in: float32 on CPU (bf16 there is the Trainer's autocast: the residual
+    stream, norms and LoRA weights stay fp32, and only the frozen linear layers are then stored in bf16, see
+    frozen_linears_to_bf16), else the run's."""
     return "float32" if device == "cpu" else precision["dtype"]
 
 
@@ -156,7 +157,28 @@ def load_hf(config: dict[str, Any], base: str, precision: dict[str, Any], env: E
         )
     check_target_modules(model, config["lora"]["target_modules"])
     torch.manual_seed(config["training"]["seed"])  # LoRA A init, as Unsloth's random_state
-    return get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora_kwargs(config)))
+    if env.device == "cpu" and precision["bf16"] and not model_cfg["load_in_4bit"]:
+        frozen_linears_to_bf16(model)
+    return model
+
+
+def frozen_linears_to_bf16(model: Any) -> int:
+    """Store the frozen linear layers in bfloat16 once, for bf16 autocast on CPU; return how many.
+
+    Autocast rounds a float32 weight to bfloat16 for every matmul, at every step; stored rounded, the matmuls
+    are the same, so losses and gradients are bit-identical and a step skips those casts. The LoRA weights, the
+    norms, the embeddings and an LM head tied to them stay float32 (the embedding lookup is not autocast).
+    """
+    import torch
+
+    tied = {id(model.get_input_embeddings().weight)}
+    count = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and not module.weight.requires_grad and id(module.weight) not in tied:
+            module.to(torch.bfloat16)
+            count += 1
+    return count
 
 
 def load_model(backend: str, config: dict[str, Any], base: str, precision: dict[str, Any], env: Environment) -> Any:

@@ -3,8 +3,8 @@
 Each row: step, epoch, loss, lr, grad_norm, tokens (non-pad, all ranks, this session) and tokens/s since the
 previous row, wall and CPU seconds since this session's training began, peak memory, and MFU: a LoRA step costs
 about 4 x parameters x tokens FLOPs (forward, and backward through the activations but not into the frozen
-weights), divided by the device's peak. The peak is measured when the run starts: the best of a few square matmuls
-at the dtype the matmuls run in, with the threads torch uses (``LLMOPS_FT_PEAK_FLOPS`` overrides it).
+weights), divided by the device's peak. The peak is measured when the run starts: the fastest of half a second of
+square matmuls at the dtype the matmuls run in, with the threads torch uses (``LLMOPS_FT_PEAK_FLOPS`` overrides it).
 """
 
 from __future__ import annotations
@@ -22,13 +22,19 @@ FLOPS_PER_PARAM_TOKEN = 4
 PEAK_ENV = "LLMOPS_FT_PEAK_FLOPS"
 MATMUL_SIZE = {"cpu": 1024, "cuda": 4096}  # big enough to reach the kernels' peak, small enough to take < 1 s
 MATMUL_REPEATS = 5
+# Five products alone read up to a third low when a neighbour takes a core for those milliseconds, and MFU then
+# passed 100%; products for half a second give the best reading time to turn up.
+MATMUL_SECONDS = 0.5
+MATMUL_MAX_PRODUCTS = 500
 
 
-def measure_matmul_flops(device: str, dtype: str, size: int | None = None, repeats: int = MATMUL_REPEATS) -> float:
-    """FLOP/s of a ``size`` x ``size`` matmul in ``dtype`` on ``device``: the best of ``repeats`` after a warm-up.
+def measure_matmul_flops(device: str, dtype: str, size: int | None = None, repeats: int = MATMUL_REPEATS,
+                         min_seconds: float = 0.0) -> float:
+    """FLOP/s of a ``size`` x ``size`` matmul in ``dtype`` on ``device``: the best wall-clock time of at least
+    ``repeats`` products after a warm-up, going on until ``min_seconds`` have passed (at most MATMUL_MAX_PRODUCTS).
 
-    On CPU each product is timed by the wall clock and by this process's CPU time per thread, and the faster
-    reading counts: on a machine other processes share, the wall clock measures the neighbours as well.
+    The wall clock, not CPU time over threads: a kernel that keeps only some of its threads busy would read as
+    faster than it is. Neighbours on a shared machine only slow some products, and the best one counts.
     """
     import torch
 
@@ -36,18 +42,17 @@ def measure_matmul_flops(device: str, dtype: str, size: int | None = None, repea
     kind = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     a = torch.randn(size, size, device=device).to(kind)
     b = torch.randn(size, size, device=device).to(kind)
-    threads = torch.get_num_threads()
-    best = float("inf")
-    for i in range(repeats + 1):
+    best, started, done = float("inf"), time.perf_counter(), -1  # product 0 pays one-off costs (kernels, faults)
+    while done < repeats or (time.perf_counter() - started < min_seconds and done < MATMUL_MAX_PRODUCTS):
         if device == "cuda":
             torch.cuda.synchronize()
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall = time.perf_counter()
         a @ b
         if device == "cuda":
             torch.cuda.synchronize()
-        wall, cpu = time.perf_counter() - wall, (time.process_time() - cpu) / threads
-        if i:  # the first product pays one-off costs (kernel choice, page faults)
-            best = min(best, wall, cpu if device == "cpu" and cpu > 0 else wall)
+        if done >= 0:
+            best = min(best, time.perf_counter() - wall)
+        done += 1
     return 2 * size**3 / best
 
 
@@ -66,8 +71,8 @@ def peak_flops(device: str, dtype: str) -> tuple[float, str]:
 
     size = MATMUL_SIZE.get(device, 1024)
     threads = f", {torch.get_num_threads()} thread(s)" if device == "cpu" else ""
-    return (measure_matmul_flops(device, dtype, size),
-            f"measured: {size}x{size} {dtype} matmul{threads}, best of {MATMUL_REPEATS}")
+    return (measure_matmul_flops(device, dtype, size, min_seconds=MATMUL_SECONDS),
+            f"measured: {size}x{size} {dtype} matmul{threads}, best over {MATMUL_SECONDS} s")
 
 
 def mfu(n_params: int, tokens_per_s: float, peak: float | None) -> float | None:

@@ -60,7 +60,7 @@ def schedule_arguments(t: dict[str, Any], optim: str) -> dict[str, Any]:
 
 
 def precision_arguments(precision: dict[str, Any], env: Environment, checkpointing: bool) -> dict[str, Any]:
-    """Mixed precision (bf16 on CPU is autocast over the float32 weights) and memory savers."""
+    """Mixed precision (bf16 on CPU is autocast, see backends.frozen_linears_to_bf16) and memory savers."""
     return {
         "bf16": precision["bf16"],
         "fp16": precision["fp16"],
