@@ -7,17 +7,17 @@ and the Task API scorer scores it. The hand-written held-out set is never read h
 tuning. Variants run one after the other in one invocation, so they share the machine and the code:
 
 Every variant names its rows, learning rate and steps outright, so its meaning does not move when the committed
-recipe does. ``demo`` is the committed recipe (since stop 17: the generator's 1400 rows, lr 2e-3, 300 steps);
-``lr-1e-3`` was the committed recipe up to stop 16:
+recipe does. ``demo-600`` is the committed recipe since stop 18 (the generator's 1400 rows, lr 2e-3, 600 steps),
+``demo`` was the committed recipe at stop 17 (300 steps), and ``lr-1e-3`` the committed recipe up to stop 16:
 
 - ``lr-1e-3``: the generator's first 800 rows, learning rate 1e-3, 300 steps (the demo up to stop 16).
 - ``rows-1400``: the first 1400 rows instead of 800 (a superset; eval.jsonl is drawn first and is the same
   file), so the same 300 steps see about every row once instead of 1.7 times; lr 1e-3.
 - ``steps-600``: 800 rows, lr 1e-3, 600 steps (twice the training time).
 - ``lr-2e-3``: 800 rows, 300 steps at twice the learning rate (the same training time).
-- ``demo``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``), the committed recipe.
+- ``demo``: ``lr-2e-3`` on the 1400 rows (one change from ``lr-2e-3``), the committed recipe at stop 17.
 - ``lr-4e-3``: ``demo`` at twice its learning rate (the same training time).
-- ``demo-600``: ``demo`` for 600 steps (twice the training time).
+- ``demo-600``: ``demo`` for 600 steps (twice the training time), the committed recipe since stop 18.
 
 Writes benchmarks/results/recipe.json (each variant's latest measurement, with its commit) and
 benchmarks/RECIPE.md. ``python benchmarks/bench_recipe.py demo rows-1400``; ``--seed N`` trains at another
@@ -59,11 +59,11 @@ VARIANTS: dict[str, tuple[int, list[str], str]] = {
                   "800 generated rows, 600 steps, lr 1e-3"),
     "lr-2e-3": (800, ["training.learning_rate=2e-3"], "800 generated rows, 300 steps, learning rate 2e-3"),
     "demo": (1400, ["training.learning_rate=2e-3", "training.max_steps=300"],
-             "the committed recipe since stop 17: 1400 generated rows, 300 steps, learning rate 2e-3"),
+             "the committed recipe at stop 17: 1400 generated rows, 300 steps, learning rate 2e-3"),
     "lr-4e-3": (1400, ["training.learning_rate=4e-3", "training.max_steps=300"],
                 "1400 generated rows, 300 steps, learning rate 4e-3"),
     "demo-600": (1400, ["training.learning_rate=2e-3", "training.max_steps=600"],
-                 "1400 generated rows, 600 steps, learning rate 2e-3 (twice the training time)"),
+                 "the committed recipe since stop 18: 1400 generated rows, 600 steps, learning rate 2e-3"),
 }
 # (variant, the variant it changes one thing from) for the row-by-row comparisons
 COMPARISONS = [("rows-1400", "lr-1e-3"), ("steps-600", "lr-1e-3"), ("lr-2e-3", "lr-1e-3"), ("demo", "lr-2e-3"),

@@ -19,8 +19,8 @@ from .dates import date_phrase, end_of_month
 from .schema import encode_call, schema_errors
 
 DEFAULT_SEED = 7
-# 1400: the demo's 300 steps then see about every row once; measured with lr 2e-3 on the eval set, 66.7% exact call
-# against 60.7% with the first 800 rows (benchmarks/RECIPE.md)
+# 1400: 300 steps then see about every row once; measured with lr 2e-3 on the eval set, 66.7% exact call against
+# 60.7% with the first 800 rows (benchmarks/RECIPE.md). The demo trains 600 steps on them since stop 18.
 DEFAULT_N_TRAIN = 1400
 DEFAULT_N_EVAL = 150
 
