@@ -151,3 +151,19 @@ def test_recorded_bounds_are_the_principle_applied_to_the_committed_measurement(
         assert parity.bounds(quant) == results["bounds"][quant], quant
         for setting in results["settings"].values():  # every type was measured in both settings
             assert setting["quants"][quant]["figures"]["prompts"] >= 50
+
+
+def test_merged_weights_are_bf16_only_after_bf16_training_on_a_gpu(tmp_path):
+    """bf16 autocast on a CPU trained over float32 base weights: the merge keeps float16, whose three extra
+    mantissa bits the f16 GGUF's KL bounds were measured with."""
+    from llmops_ft.engines.runs import Run
+    from llmops_ft.export.merge import merged_dtype
+
+    def run(device, **precision):
+        return Run(path=tmp_path, adapter_dir=tmp_path, base_model="m",
+                   info={"precision": precision, "hardware": {"device": device}})
+
+    assert merged_dtype(run("cuda", dtype="bfloat16", bf16=True)) == "bfloat16"
+    assert merged_dtype(run("cpu", dtype="bfloat16", bf16=True)) == "float16"
+    assert merged_dtype(run("cuda", dtype="float16", fp16=True)) == "float16"
+    assert merged_dtype(run("cpu", dtype="float32")) == "float16"

@@ -16,10 +16,15 @@ MERGED_DTYPES = ("float16", "bfloat16")
 
 
 def merged_dtype(run: Run) -> str:
-    """16-bit type of the merged weights: bfloat16 when the run trained in bf16, float16 otherwise."""
+    """16-bit type of the merged weights: bfloat16 when the run trained in bf16 on a GPU, float16 otherwise.
+
+    A CPU run under bf16 autocast trained over float32 base weights; float16 keeps three more mantissa bits of
+    them than bfloat16 (saved as bfloat16, the embedded model's f16 GGUF fell outside its KL bounds).
+    """
     precision = run.info.get("precision") or {}
     trained = str(precision.get("dtype") or "")
-    return "bfloat16" if precision.get("bf16") or trained == "bfloat16" else "float16"
+    on_cpu = (run.info.get("hardware") or {}).get("device") == "cpu"
+    return "bfloat16" if (precision.get("bf16") or trained == "bfloat16") and not on_cpu else "float16"
 
 
 def unsloth_merge_usable(run: Run) -> bool:
